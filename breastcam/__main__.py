@@ -1,0 +1,5 @@
+import sys
+
+from breastcam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data layer: dataset manifests, protocol splits, image decoding and the tf.data pipeline."""

@@ -1,0 +1,127 @@
+"""One registry for every architecture: ``build(name, num_classes, input_shape, weights)``.
+
+Each model family lives in its own module and registers its builders with :func:`register`.
+A builder is a plain function ``builder(num_classes, input_shape, weights, **options) ->
+keras.Model`` returning a flat functional graph (the backbone's layers are the model's own
+layers, so any inner output is reachable for CAM methods).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import keras
+
+Builder = Callable[..., keras.Model]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the rest of the package needs to know about a registered model."""
+
+    name: str
+    builder: Builder
+    cam_layer: str | None  # layer whose output CAM methods use; None: no spatial map
+    input_shape: tuple[int, int, int]  # the paper's input size
+    preprocessing: str  # name understood by breastcam.data.preprocess
+    paper: str = ""  # which paper trains or compares it ("A", "B", "C")
+    published_params: dict[int, int] = dataclasses.field(default_factory=dict)
+    # num_classes -> parameter count printed by a paper (with the source in `source`)
+    source: str = ""
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_LOADED = False
+
+
+def register(
+    name: str,
+    *,
+    cam_layer: str | None,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    preprocessing: str = "minus_one_one",
+    paper: str = "",
+    published_params: dict[int, int] | None = None,
+    source: str = "",
+) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder`` under ``name``."""
+
+    def wrap(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is registered twice")
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            builder=builder,
+            cam_layer=cam_layer,
+            input_shape=tuple(input_shape),
+            preprocessing=preprocessing,
+            paper=paper,
+            published_params=dict(published_params or {}),
+            source=source,
+        )
+        return builder
+
+    return wrap
+
+
+def _load_families() -> None:
+    # Importing a family module registers its builders; done lazily so that
+    # `import breastcam.models` stays cheap and import cycles are impossible.
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from breastcam.models import families  # noqa: F401
+
+
+def names() -> list[str]:
+    """All registered model names, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; a clear error for an unknown name."""
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r}; registered models are: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def build(
+    name: str,
+    num_classes: int,
+    input_shape: tuple[int, int, int] | None = None,
+    weights: str | None = None,
+    **options,
+) -> keras.Model:
+    """Build the registered model ``name`` as a functional ``keras.Model``.
+
+    ``input_shape`` defaults to the paper's input size for that model. ``weights`` is ``None``
+    (random init), ``"imagenet"`` (Keras' download and cache) or a path to a weights file.
+    The returned model's ``name`` is the registry name, so :func:`cam_layer` works on models
+    reloaded from ``.keras`` files too.
+    """
+    s = spec(name)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    shape = tuple(input_shape) if input_shape is not None else s.input_shape
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+    return s.builder(num_classes=num_classes, input_shape=shape, weights=weights, **options)
+
+
+def cam_layer(model_or_name: keras.Model | str) -> str:
+    """Name of the layer whose output CAM methods should use for this model.
+
+    Raises ``ValueError`` for models with no spatial feature map.
+    """
+    name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
+    s = spec(name)
+    if s.cam_layer is None:
+        raise ValueError(f"model {name!r} has no spatial CAM layer")
+    return s.cam_layer

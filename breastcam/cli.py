@@ -12,16 +12,292 @@ from typing import Callable, Sequence
 
 # --- data ------------------------------------------------------------------------------------
 
+
+def _add_manifest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", choices=["breakhis", "bach", "miniddsm", "cddcesm", "mias", "folder"],
+                   help="dataset layout (each loader's docstring documents the folders it expects)")
+    p.add_argument("root", help="dataset root folder")
+    p.add_argument("--out", required=True, help="manifest CSV to write")
+    g = p.add_argument_group("options (each applies to the datasets named)")
+    g.add_argument("--magnification", nargs="+", metavar="MAG",
+                   help="breakhis: keep these magnifications, e.g. 40 or 40 400")
+    g.add_argument("--label", choices=["binary", "subtype"], help="breakhis: 2 classes or 8 subtypes")
+    g.add_argument("--patient-from", choices=["numeric", "slide"],
+                   help="breakhis: patient = numeric part of the slide token (default) or the token")
+    g.add_argument("--classes", help="mias: three|binary; cddcesm: binary|three; "
+                   "folder: comma-separated class folders in label order")
+    g.add_argument("--modality", choices=["low_energy", "subtracted", "both"], help="cddcesm")
+    g.add_argument("--annotations", help="cddcesm: path of 'Radiology manual annotations.xlsx'")
+    g.add_argument("--ground-truth", help="bach: a name,label CSV overriding the class folders")
+    g.add_argument("--variant", choices=["JPEG-8", "PNG-16"], help="miniddsm")
+    g.add_argument("--patient-regex", help="folder: regex giving the patient id from the path "
+                   "below the class folder (group 'patient' or group 1)")
+    g.add_argument("--ignore-other", action="store_true", default=None,
+                   help="folder: leave out non-image files instead of failing")
+
+
+def _run_manifest(args: argparse.Namespace) -> int:
+    from breastcam.data import load_manifest, write_manifest
+
+    classes = args.classes
+    if args.dataset == "folder" and classes:
+        classes = [c.strip() for c in classes.split(",") if c.strip()]
+    options = {
+        "magnification": args.magnification, "label": args.label, "patient_from": args.patient_from,
+        "classes": classes, "modality": args.modality, "annotations": args.annotations,
+        "ground_truth": args.ground_truth, "variant": args.variant,
+        "patient_regex": args.patient_regex, "ignore_other": args.ignore_other,
+    }
+    df = load_manifest(args.dataset, args.root, **options)
+    digest = write_manifest(df, args.out)
+    patients = df.loc[df["patient_id"] != "", "patient_id"].nunique()
+    counts = df["label"].value_counts().reindex(df.attrs.get("classes"), fill_value=0)
+    print(f"{args.out}: {len(df)} images, {patients} patients; "
+          + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    print(f"sha256 {digest}")
+    return 0
+
+
+def _add_split(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", help="manifest CSV (from `breastcam manifest`)")
+    p.add_argument("--protocol", required=True, choices=["dala", "ernet", "modres"],
+                   help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20")
+    p.add_argument("--group", choices=["patient"], help="no patient in two splits")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stratify", default="label",
+                   help="column(s) to stratify by, comma-separated (default: label)")
+    p.add_argument("--out", required=True, help="split CSV to write, e.g. data_manifests/NAME.csv")
+    p.add_argument("--force", action="store_true", help="replace an existing, different split file")
+
+
+def _run_split(args: argparse.Namespace) -> int:
+    import warnings
+
+    from breastcam.data import make_split, read_manifest, write_split
+    from breastcam.data.splits import describe_split, patient_overlap
+
+    df = read_manifest(args.manifest)
+    stratify = [c.strip() for c in args.stratify.split(",") if c.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify)
+    for w in caught:
+        print(f"breastcam split: warning: {w.message}", file=sys.stderr)
+    digest = write_split(split, args.out, force=args.force)
+    print(describe_split(split).to_string())
+    if "fold" in split.columns:
+        folds = split[split["fold"] >= 0].groupby("fold")
+        print("validation rows per fold: " + ", ".join(f"{k}: {len(g)}" for k, g in folds))
+    shared = patient_overlap(split)
+    print(f"patients in more than one split: {len(shared)}")
+    print(f"sha256 {digest}  {args.out}")
+    return 0
+
+
+def _add_validate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", help="manifest or split CSV")
+    p.add_argument("--root", help="dataset root the paths are relative to "
+                   "(default: the manifest's folder)")
+    p.add_argument("--classes", help="class names in label_index order, comma-separated "
+                   "(default: inferred from the rows)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: CPU count, max 16)")
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastcam.data import format_problems, read_manifest, validate_manifest
+
+    df = read_manifest(args.manifest)
+    root = Path(args.root) if args.root else Path(args.manifest).resolve().parent
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    problems = validate_manifest(df, root, classes=classes, workers=args.workers)
+    print(format_problems(problems, len(df), n_classes=df["label"].nunique()))
+    if sum(p.kind == "missing" for p in problems) == df["path"].nunique() > 0:
+        print(f"hint: no file of the manifest exists under {root}; give the dataset root with "
+              "--root", file=sys.stderr)
+    return 1 if problems else 0
+
+
 # --- models ----------------------------------------------------------------------------------
 
 # --- train / evaluate ------------------------------------------------------------------------
 
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="run config YAML (see experiments/protocols/)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override config values, e.g. train.epochs=5 data.manifest=split.csv")
+    p.add_argument("--folds", type=_int_list, default=None, help="run these folds, e.g. 0,1,2,3,4")
+    p.add_argument("--seeds", type=_int_list, default=None, help="repeat with these seeds, e.g. 0,1,2")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from breastcam.train import run, run_repeated
+
+    verbose = 0 if args.quiet else 2
+    if args.folds is None and args.seeds is None:
+        print(run(args.config, args.set, verbose=verbose))
+    else:
+        for run_dir in run_repeated(args.config, args.set, folds=args.folds, seeds=args.seeds, verbose=verbose):
+            print(run_dir)
+    return 0
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--stratify", action="store_true", help="bootstrap within each class")
+    p.add_argument("--model-file", default="best.keras", help="model file in the run (default best.keras)")
+    p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the run's train.batch_size")
+    p.add_argument("--iba-alpha", type=float, default=0.1)
+    p.add_argument("--iba-squared", action="store_true", help="square the G-mean inside the IBA")
+    p.add_argument("--ece-bins", type=int, default=15)
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--group-by", nargs="*", default=[], metavar="COLUMN",
+                   help="also write metrics per value of these manifest columns, e.g. magnification")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from breastcam.evaluate import evaluate_run
+
+    for run_dir in args.run_dirs:
+        m = evaluate_run(
+            run_dir, split=args.split, n_bootstrap=args.n_bootstrap, seed=args.seed,
+            stratify=args.stratify, model_file=args.model_file, data_root=args.data_root,
+            batch_size=args.batch_size, iba_alpha=args.iba_alpha, iba_squared=args.iba_squared,
+            ece_bins=args.ece_bins, figures=not args.no_figures, group_by=args.group_by,
+        )
+        ci = m.get("ci") or {}
+        parts = []
+        for key in ("accuracy", "f1_macro", "roc_auc"):
+            value = m.get(key)
+            text = "n/a" if value is None else f"{value:.4f}"
+            if ci.get(key):
+                text += f" [{ci[key][0]:.4f}, {ci[key][1]:.4f}]"
+            parts.append(f"{key} {text}")
+        print(f"{run_dir}: n={m['n']} " + ", ".join(parts))
+    return 0
+
+
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="also write the result to this JSON file")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from breastcam.evaluate import compare_runs
+
+    print(json.dumps(compare_runs(args.run_a, args.run_b, split=args.split, out=args.out), indent=2))
+    return 0
+
+
+def _add_aggregate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="repeated runs or folds")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for aggregate.csv/.json, curves.png")
+    p.add_argument("--split", default="test")
+
+
+def _run_aggregate(args: argparse.Namespace) -> int:
+    from breastcam.evaluate import aggregate_runs
+
+    table = aggregate_runs(args.run_dirs, args.out, split=args.split)
+    shown = table[table["metric"].isin(["accuracy", "f1_macro", "f1_weighted", "roc_auc", "g_mean"])]
+    for row in shown.itertuples():
+        print(f"{row.metric}: {row.mean:.4f} +- {row.std:.4f} (n={row.n})")
+    print(f"wrote {args.out}/aggregate.csv, aggregate.json")
+    return 0
+
+
 # --- explain ---------------------------------------------------------------------------------
+
+
+def _param_value(text: str):
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _add_explain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="a .keras file, or a registered model NAME (built with --weights, default random)")
+    p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders")
+    p.add_argument("--method", default="dtgradcam",
+                   choices=["gradcam", "gradcampp", "scorecam", "eigencam", "dtgradcam"])
+    p.add_argument("--masks", default=None, metavar="DIR",
+                   help="region masks: a folder of <stem>[_mask].png|.npy files, or a mini-MIAS folder "
+                   "holding Info.txt (lesion circles)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--num-classes", type=int, default=2, help="for a registry NAME (default 2)")
+    p.add_argument("--input-size", type=int, default=None, help="for a registry NAME: square input side")
+    p.add_argument("--weights", default=None, help="for a registry NAME: weights file or 'imagenet'")
+    p.add_argument("--layer", default=None, help="CAM layer (default: the model's registered CAM layer)")
+    p.add_argument("--preprocessing", default=None, help="default: the registry's for the model")
+    p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--steps", type=int, default=20, help="deletion/insertion steps (default 20)")
+    p.add_argument("--param", nargs="*", default=[], type=_param_value, metavar="KEY=VALUE",
+                   help="method parameters, e.g. n_samples=8 sigma=0.1 top_k=64 version=1")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from breastcam.explain.run import explain_files, load_model
+
+    model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
+                       weights=args.weights)
+    frame = explain_files(
+        model, args.images, args.method, out_dir=args.out, masks=args.masks,
+        preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
+        layer=args.layer, steps=args.steps, progress=not args.quiet, **dict(args.param),
+    )
+    print(f"explained {len(frame)} images with {args.method}: {args.out}/metrics.csv")
+    return 0
 
 # --- reproduce / export / demo ---------------------------------------------------------------
 
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--image-size", type=int, default=96)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    import json
+
+    from breastcam.demo import run_demo
+
+    summary = run_demo(args.out, epochs=args.epochs, image_size=args.image_size)
+    print(json.dumps(summary, indent=2))
+    return 0
+
 # Every subcommand: (name, help, add-arguments function, run function). Order = order in --help.
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = [
+    ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
+    ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
+    ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
+    ("demo", "offline end-to-end demo on generated data (train, evaluate, explain)", _add_demo, _run_demo),
+    ("train", "train a model from a run config (resumes an interrupted run)", _add_train, _run_train),
+    ("evaluate", "evaluate finished runs: predictions.csv, metrics.json (with CIs), figures", _add_evaluate, _run_evaluate),
+    ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
+    ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
+    ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
 ]
 
 
@@ -43,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -29,6 +29,9 @@ class ModelSpec:
     published_params: dict[int, int] = dataclasses.field(default_factory=dict)
     # num_classes -> parameter count printed by a paper (with the source in `source`)
     source: str = ""
+    # Used by `cam_layer(model)` when the model lacks `cam_layer` (an option moved or removed
+    # it, e.g. DALAResNet50 with its attention module before stage 4).
+    cam_layer_fallback: str | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -44,6 +47,7 @@ def register(
     paper: str = "",
     published_params: dict[int, int] | None = None,
     source: str = "",
+    cam_layer_fallback: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder`` under ``name``."""
 
@@ -59,6 +63,7 @@ def register(
             paper=paper,
             published_params=dict(published_params or {}),
             source=source,
+            cam_layer_fallback=cam_layer_fallback,
         )
         return builder
 
@@ -118,10 +123,17 @@ def build(
 def cam_layer(model_or_name: keras.Model | str) -> str:
     """Name of the layer whose output CAM methods should use for this model.
 
+    Given a model (not a name), options that moved the registered layer are honoured: when the
+    model has no layer called ``spec.cam_layer`` the spec's ``cam_layer_fallback`` is used.
     Raises ``ValueError`` for models with no spatial feature map.
     """
     name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
     s = spec(name)
     if s.cam_layer is None:
         raise ValueError(f"model {name!r} has no spatial CAM layer")
+    if isinstance(model_or_name, str) or s.cam_layer_fallback is None:
+        return s.cam_layer
+    layer_names = {layer.name for layer in model_or_name.layers}
+    if s.cam_layer not in layer_names and s.cam_layer_fallback in layer_names:
+        return s.cam_layer_fallback
     return s.cam_layer

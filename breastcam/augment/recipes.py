@@ -1,0 +1,73 @@
+"""The papers' augmentation recipes, selectable by name in a run config.
+
+| name | paper | where it runs |
+|---|---|---|
+| ``none`` | — | nothing |
+| ``dala`` | A, DALAResNet50 | online: random rotation + horizontal flip (Keras layers) |
+| ``ernet`` | B, ERNet | online: random translation + rotation, then Augmentor flips and crops |
+| ``modres`` | C, Modified ResNet50 | offline: :func:`expand_modres` writes 4 copies of each training image |
+
+Online recipes are callables on a float32 batch [B, H, W, 3] in [0, 255] returning the same
+shape; ``breastcam.data.make_dataset`` applies them after batching, to the training split only.
+They are seeded: the same name and seed replay the same augmented batches (given batches in the
+same order; run the augmenting ``map`` without parallel calls so batches draw their randomness in
+order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import tensorflow as tf
+
+Augmenter = Callable[[tf.Tensor], tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str
+    paper: str
+    online: bool
+    description: str
+
+
+RECIPES: dict[str, Recipe] = {
+    "none": Recipe("none", "", True, "no augmentation"),
+    "dala": Recipe("dala", "A", True, "random rotation + horizontal flip (Keras layers)"),
+    "ernet": Recipe(
+        "ernet", "B", True, "random translation + rotation, then Augmentor flips and crops"
+    ),
+    "modres": Recipe(
+        "modres",
+        "C",
+        False,
+        "offline hflip/vflip/shift/shear copies of the training split (5x): expand_modres",
+    ),
+}
+
+
+def get_recipe(
+    name: str | None, *, seed: int = 0, image_size: tuple[int, int] = (224, 224), **params
+) -> Augmenter | None:
+    """The online augmenter called ``name``, or ``None`` for ``none`` and the offline ``modres``.
+
+    ``params`` override the recipe's documented defaults (e.g. ``rotation_factor=0.05``).
+    ``image_size`` is the size the pipeline feeds; the augmenters keep whatever size they get.
+    """
+    key = "none" if name is None else str(name).lower()
+    if key not in RECIPES:
+        raise ValueError(f"unknown augmentation recipe {name!r}; choose one of {sorted(RECIPES)}")
+    if len(tuple(image_size)) != 2:
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}")
+    if key in ("none", "modres"):
+        if params:
+            raise ValueError(f"recipe {key!r} takes no online parameters, got {sorted(params)}")
+        return None
+    if key == "dala":
+        from breastcam.augment.dala import make_dala
+
+        return make_dala(seed=seed, **params)
+    from breastcam.augment.ernet import make_ernet
+
+    return make_ernet(seed=seed, **params)

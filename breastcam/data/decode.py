@@ -1,0 +1,257 @@
+"""Reading image files into uint8 RGB arrays, the same way in NumPy and inside ``tf.data``.
+
+Two decoders share the work. TensorFlow's (``tf.io.decode_image``) handles 8-bit PNG, JPEG, GIF
+and uncompressed 24/32-bit BMP: it runs inside the graph, so the pipeline never takes the GIL
+for them. OpenCV handles the rest: TIFF, PGM/PPM/PBM, 16-bit PNG and palette BMP. Which decoder
+a file gets is decided from its bytes, not its extension, by the same rule in
+:func:`read_image` and :func:`decode_tf`, so both return identical pixels for every file.
+
+Conventions, whatever the source:
+
+- 3 channels, RGB order. Grayscale is copied into the three channels; an alpha channel is
+  dropped (not composited), so transparent pixels keep their stored colour.
+- 16-bit (and float) images are scaled to 8 bits **by the image's own maximum**:
+  ``round(x * 255 / x.max())``. Scientific images often keep 10-12-bit sensor values in a
+  16-bit container; dividing by 65535 would leave such mammograms nearly black. The price: the
+  absolute intensity scale is lost between images (each image's brightest pixel becomes 255).
+  An all-zero image stays zero.
+- A truncated PNG (no ``IEND`` chunk at its end), JPEG (no ``EOI`` marker), GIF (no trailer) or
+  BMP (shorter than its header says) is an error, never a partly grey image.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm",
+)
+"""Lower-case file suffixes, with the dot, that :func:`read_image` accepts
+(compare with ``Path(p).suffix.lower()``)."""
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+_GIF_TRAILER = b"\x3b"
+# End markers are looked for in the last bytes only: some writers pad files after them, and a
+# truncated JPEG cannot hold FF D9 in its entropy-coded data (FF is always stuffed with 00).
+_TAIL_BYTES = 1024
+_GIF_TAIL_BYTES = 16
+_HEAD_BYTES = 64  # covers the PNG IHDR bit depth (byte 24) and the BMP header fields (2-33)
+
+
+class BadImageError(ValueError):
+    """A file that cannot be read as an image. ``path`` is the file, ``reason`` what is wrong."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"cannot read image {self.path}: {reason}. Replace or re-copy the file, or drop it "
+            "from the manifest; `breastcam validate` lists every unreadable file, and "
+            "make_dataset(..., on_bad_image='skip') leaves such files out."
+        )
+
+
+# --- the decoding rule, on bytes ----------------------------------------------------------
+
+
+def _format(data: bytes) -> str | None:
+    """``png``, ``jpeg``, ``gif`` or ``bmp`` from the magic bytes; ``None`` for anything else."""
+    if data.startswith(_PNG_SIGNATURE):
+        return "png"
+    if data.startswith(_JPEG_SOI):
+        return "jpeg"
+    if data[:6] in _GIF_SIGNATURES:
+        return "gif"
+    if data.startswith(b"BM"):
+        return "bmp"
+    return None
+
+
+def _truncation(data: bytes, fmt: str | None) -> str | None:
+    """Why a file of format ``fmt`` looks cut short, or ``None`` when its end is intact."""
+    if fmt == "png" and b"IEND" not in data[-_TAIL_BYTES:]:
+        return "the PNG has no IEND chunk at its end: the file is truncated"
+    if fmt == "jpeg" and _JPEG_EOI not in data[-_TAIL_BYTES:]:
+        return "the JPEG has no end-of-image marker (FF D9): the file is truncated"
+    if fmt == "gif" and _GIF_TRAILER not in data[-_GIF_TAIL_BYTES:]:
+        return "the GIF has no trailer byte (3B) at its end: the file is truncated"
+    if fmt == "bmp" and len(data) >= 6:
+        declared = struct.unpack_from("<I", data, 2)[0]
+        if len(data) < declared:
+            return f"the BMP header declares {declared} bytes but the file has {len(data)}"
+    return None
+
+
+def _tf_decodable(data: bytes, fmt: str | None) -> bool:
+    """Whether TensorFlow decodes this file exactly as breastcam wants (see the module doc)."""
+    if fmt == "png":
+        return len(data) > 24 and data[24] <= 8  # IHDR bit depth; 16-bit goes to OpenCV
+    if fmt == "bmp":
+        if len(data) < 34:
+            return False
+        bits, compression = struct.unpack_from("<HI", data, 28)
+        return bits in (24, 32) and compression == 0  # TF reads palette BMPs as grey levels
+    return fmt in ("jpeg", "gif")
+
+
+# --- NumPy -------------------------------------------------------------------------------
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The image at ``path`` as a uint8 array of shape (H, W, 3), RGB.
+
+    Raises :class:`BadImageError` (naming the file and the reason) for a missing, empty,
+    truncated, corrupt or non-image file, or one whose extension is not in
+    :data:`SUPPORTED_EXTENSIONS`.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise BadImageError(
+            path,
+            f"unsupported extension {path.suffix!r}; supported: {', '.join(SUPPORTED_EXTENSIONS)}",
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadImageError(path, "the file does not exist") from None
+    except OSError as err:
+        raise BadImageError(path, f"the file cannot be read ({err.strerror or err})") from None
+    if not data:
+        raise BadImageError(path, "the file is empty (0 bytes)")
+
+    fmt = _format(data)
+    reason = _truncation(data, fmt)
+    if reason:
+        raise BadImageError(path, reason)
+    if _tf_decodable(data, fmt):
+        try:
+            return _decode_with_tf(tf.constant(data), fmt == "jpeg").numpy()
+        except tf.errors.InvalidArgumentError as err:
+            raise BadImageError(path, f"corrupt {fmt.upper()} data ({err.message.strip()})") from None
+    return _decode_opencv(data, path)
+
+
+def _decode_opencv(data: bytes, path: Path) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise BadImageError(path, "the contents are not a readable image (corrupt or not an image)")
+    image = _to_uint8(image)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    channels = image.shape[2]
+    if channels == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 2:  # grey + alpha
+        return np.repeat(image[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Scale a deeper image to uint8 by its own maximum (module doc: why not the dtype's)."""
+    if image.dtype == np.uint8:
+        return image
+    values = np.clip(image.astype(np.float64), 0.0, None)
+    peak = values.max()
+    if peak <= 0:
+        return np.zeros(image.shape, np.uint8)
+    return np.round(values * (255.0 / peak)).astype(np.uint8)
+
+
+# --- TensorFlow --------------------------------------------------------------------------
+
+
+def _bytes_at(contents: tf.Tensor, start, length: int) -> tf.Tensor:
+    """``length`` bytes of ``contents`` from ``start`` as uint8, zero-padded past the end."""
+    raw = tf.io.decode_raw(tf.strings.substr(contents, start, length), tf.uint8)
+    return tf.reshape(tf.pad(raw, [[0, length - tf.size(raw)]]), [length])
+
+
+def _contains(haystack: tf.Tensor, needle: bytes) -> tf.Tensor:
+    """Whether the 1-D uint8 ``haystack`` holds the byte string ``needle``."""
+    windows = len(haystack) - len(needle) + 1
+    found = tf.ones([windows], tf.bool)
+    for offset, byte in enumerate(needle):
+        found &= tf.equal(haystack[offset : offset + windows], byte)
+    return tf.reduce_any(found)
+
+
+def _decode_with_tf(contents: tf.Tensor, is_jpeg) -> tf.Tensor:
+    """8-bit PNG, GIF, BMP with ``decode_image``; JPEG with the accurate integer DCT.
+
+    TensorFlow's default JPEG DCT is the fast one, about one grey level off on average; the
+    accurate one decodes exactly as OpenCV and PIL do.
+    """
+    return tf.cond(
+        is_jpeg,
+        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False),
+    )
+
+
+def _tf_route(contents: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Graph twin of ``_format`` + ``_truncation`` + ``_tf_decodable``.
+
+    Returns (whether tf.io decodes the file, whether it is a JPEG).
+    """
+    size = tf.strings.length(contents)
+    head = _bytes_at(contents, 0, _HEAD_BYTES)
+    tail = _bytes_at(contents, tf.maximum(size - _TAIL_BYTES, 0), _TAIL_BYTES)
+    gif_tail = _bytes_at(contents, tf.maximum(size - _GIF_TAIL_BYTES, 0), _GIF_TAIL_BYTES)
+
+    def starts_with(signature: bytes) -> tf.Tensor:
+        return tf.reduce_all(tf.equal(head[: len(signature)], list(signature)))
+
+    def le(offset: int, width: int) -> tf.Tensor:  # little-endian unsigned field of the header
+        field = tf.cast(head[offset : offset + width], tf.int64)
+        return tf.reduce_sum(field * (256 ** tf.range(width, dtype=tf.int64)))
+
+    png = starts_with(_PNG_SIGNATURE) & (size > 24) & (head[24] <= 8) & _contains(tail, b"IEND")
+    jpeg = starts_with(_JPEG_SOI) & _contains(tail, _JPEG_EOI)
+    gif = (starts_with(_GIF_SIGNATURES[0]) | starts_with(_GIF_SIGNATURES[1])) & _contains(
+        gif_tail, _GIF_TRAILER
+    )
+    bmp = (
+        starts_with(b"BM")
+        & (size >= 34)
+        & ((le(28, 2) == 24) | (le(28, 2) == 32))
+        & (le(30, 4) == 0)
+        & (tf.cast(size, tf.int64) >= le(2, 4))
+    )
+    return png | jpeg | gif | bmp, jpeg
+
+
+def _read_image_np(path) -> np.ndarray:
+    # Graph mode passes bytes, eager mode a 0-d array holding them.
+    path = path.item() if isinstance(path, np.ndarray) else path
+    return read_image(os.fsdecode(path))
+
+
+@tf.autograph.experimental.do_not_convert  # no Python control flow on tensors; traces faster
+def decode_tf(path: tf.Tensor) -> tf.Tensor:
+    """Graph version of :func:`read_image`: a scalar string path -> uint8 [H, W, 3] RGB.
+
+    8-bit PNG, JPEG, GIF and 24/32-bit BMP are decoded by ``tf.io``; every other file
+    (TIFF, PNM, 16-bit PNG, and any file that looks truncated or is not an image at all) goes
+    through :func:`read_image` inside ``tf.numpy_function``, so a bad file fails with a
+    :class:`BadImageError` whose text names it. Limitation: a file with intact header and end
+    marker but corrupt data inside fails with TensorFlow's own message, which does not name the
+    file; ``breastcam validate`` (a full decode of every file) finds those.
+    """
+    contents = tf.io.read_file(path)
+    use_tf, is_jpeg = _tf_route(contents)
+    image = tf.cond(
+        use_tf,
+        lambda: _decode_with_tf(contents, is_jpeg),
+        lambda: tf.numpy_function(_read_image_np, [path], tf.uint8, stateful=False),
+    )
+    image.set_shape([None, None, 3])
+    return image

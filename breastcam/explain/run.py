@@ -1,0 +1,251 @@
+"""Explain image files: overlays, raw maps and a metrics table (the library behind ``breastcam explain``).
+
+For every image: ``<stem>_overlay.png`` (the map blended over the original image, at the original
+size, RGB), ``<stem>_<method>.npy`` (the raw ``[H, W]`` float32 map at model input resolution) and
+one row of ``metrics.csv``: the class explained and its probability, the deletion / insertion
+areas (always) and, where a region mask is known, IoU, Dice, precision, recall and F1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from breastcam.explain.faithfulness import deletion_insertion
+from breastcam.explain.metrics import METRICS, mask_metrics
+from breastcam.explain.overlay import overlay, save_rgb
+from breastcam.explain.registry import canonical_method, get_cam
+
+MASK_EXTENSIONS = (".png", ".npy", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".gif")
+MASK_SUFFIXES = ("", "_mask", "_Mask", "-mask")
+
+
+def load_model(
+    model: str | os.PathLike | keras.Model,
+    *,
+    num_classes: int = 2,
+    input_size: int | None = None,
+    weights: str | None = None,
+) -> keras.Model:
+    """A model from a ``.keras`` file, or a registry name built with ``weights`` (default random).
+
+    ``input_size`` (square side) and ``num_classes`` apply to registry names only; they default
+    to the registry's input size and 2 classes.
+    """
+    if isinstance(model, keras.Model):
+        return model
+    from breastcam import models as registry
+
+    registry.names()  # imports every family: registers the custom layers a .keras file needs
+    path = Path(model)
+    if path.suffix in (".keras", ".h5") or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"model file {path} does not exist")
+        return keras.saving.load_model(path)
+    if str(model) not in registry.names():
+        raise ValueError(
+            f"--model {model!r} is neither an existing .keras file nor a registered model name "
+            f"({', '.join(registry.names())})"
+        )
+    shape = None if input_size is None else (int(input_size), int(input_size), 3)
+    return registry.build(str(model), num_classes, shape, weights=weights)
+
+
+def expand_image_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded (recursively, sorted) to their image files."""
+    from breastcam.data.decode import SUPPORTED_EXTENSIONS
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS)
+            if not found:
+                raise FileNotFoundError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"image path {p} does not exist")
+    seen: dict[str, Path] = {}
+    for p in out:
+        if p.stem in seen and seen[p.stem] != p:
+            raise ValueError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
+                             "their output files would overwrite each other: explain them separately")
+        seen[p.stem] = p
+    return out
+
+
+class MaskSource:
+    """Region masks by image: a dict, a folder of mask files, or a mini-MIAS folder (Info.txt).
+
+    - dict: keys are image paths or stems, values arrays or mask file paths;
+    - folder with ``Info.txt``: mini-MIAS lesion circles (``mias_lesion_mask``) at the image size;
+    - other folder: ``<stem><suffix><ext>`` with suffix in ``"", "_mask", "_Mask", "-mask"`` and
+      ext in :data:`MASK_EXTENSIONS` (non-zero pixels = inside).
+    ``get`` returns ``None`` for an image without a mask.
+    """
+
+    def __init__(self, masks: str | os.PathLike | Mapping | None):
+        self.table: dict[str, object] = {}
+        self.folder: Path | None = None
+        self.mias: dict | None = None
+        if masks is None:
+            return
+        if isinstance(masks, Mapping):
+            self.table = {str(k): v for k, v in masks.items()}
+            return
+        folder = Path(masks)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"mask folder {folder} does not exist")
+        info = next((folder / n for n in ("Info.txt", "info.txt", "INFO.TXT") if (folder / n).is_file()), None)
+        if info is not None:
+            from breastcam.data.loaders.mias import parse_info
+
+            self.mias = parse_info(info)
+        else:
+            self.folder = folder
+
+    def get(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+        if self.mias is not None:
+            from breastcam.data.loaders.mias import mias_lesion_mask
+
+            rows = self.mias.get(path.stem.lower())
+            return None if rows is None else mias_lesion_mask(rows, shape)
+        value = self.table.get(str(path), self.table.get(path.stem))
+        if value is None and self.folder is not None:
+            value = next((self.folder / f"{path.stem}{s}{e}" for s in MASK_SUFFIXES for e in MASK_EXTENSIONS
+                          if (self.folder / f"{path.stem}{s}{e}").is_file()), None)
+        if value is None:
+            return None
+        if isinstance(value, (str, os.PathLike)):
+            value = _read_mask(Path(value))
+        mask = np.asarray(value)
+        return mask[..., 0] if mask.ndim == 3 else mask
+
+    @property
+    def given(self) -> bool:
+        return bool(self.table) or self.folder is not None or self.mias is not None
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    if path.suffix.lower() == ".npy":
+        return np.load(path)
+    import cv2
+
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError(f"cannot read mask file {path}")
+    return mask
+
+
+def _model_defaults(model: keras.Model, preprocessing, image_size):
+    from breastcam import models as registry
+
+    spec = registry.spec(model.name) if model.name in registry.names() else None
+    if preprocessing is None:
+        if spec is None:
+            raise ValueError(f"model {model.name!r} is not a registered breastcam model: pass "
+                             "preprocessing= (--preprocessing), e.g. 'minus_one_one' or 'caffe'")
+        preprocessing = spec.preprocessing
+    if image_size is None:
+        shape = tuple(model.inputs[0].shape[1:3])
+        if None in shape:
+            if spec is None:
+                raise ValueError(f"model {model.name!r} accepts any input size: pass image_size=")
+            shape = spec.input_shape[:2]
+        image_size = shape
+    elif isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    return preprocessing, tuple(int(s) for s in image_size)
+
+
+def explain_files(
+    model: keras.Model,
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    method: str = "dtgradcam",
+    *,
+    out_dir: str | os.PathLike,
+    masks: str | os.PathLike | Mapping | None = None,
+    preprocessing: str | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    batch_size: int = 8,
+    targets: int | None = None,
+    layer: str | None = None,
+    steps: int = 20,
+    faithfulness_baseline: str | float = "zero",
+    mask_threshold: str | float | None = None,
+    alpha: float = 0.5,
+    progress: bool = True,
+    **params,
+) -> pd.DataFrame:
+    """Explain image files with one CAM method; writes overlays, ``.npy`` maps and ``metrics.csv``.
+
+    Images are decoded with ``breastcam.data.decode.read_image``, resized like the training
+    pipeline (``breastcam.data.pipeline.resize_image``) to ``image_size`` (default: the model's
+    input size) and preprocessed with ``preprocessing`` (default: the registry's choice for the
+    model). ``targets`` = None explains the predicted class. ``mask_threshold`` None binarises
+    DT Grad-CAM maps at 0 (the region the method kept) and every other map with Otsu.
+    ``params`` go to the CAM method. Returns the metrics table (also written as CSV).
+    """
+    from breastcam.data.decode import read_image
+    from breastcam.data.pipeline import resize_image
+    from breastcam.data.preprocess import get_preprocessor
+
+    method = canonical_method(method)
+    files = expand_image_paths(paths)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    preprocessing, size = _model_defaults(model, preprocessing, image_size)
+    preprocess = get_preprocessor(preprocessing)
+    cam = get_cam(method, model, layer, batch_size=batch_size, **params)
+    mask_source = MaskSource(masks)
+    threshold = mask_threshold if mask_threshold is not None else (0.0 if method == "dtgradcam" else "otsu")
+
+    rows = []
+    with tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start:start + batch_size]
+            originals = [read_image(p) for p in chunk]
+            x = tf.stack([tf.cast(resize_image(tf.constant(img), size), tf.float32) for img in originals])
+            x = preprocess(x).numpy()
+            maps = cam(x, targets)
+            t = cam.last_targets_
+            probs = cam.last_probabilities_
+            faith = deletion_insertion(model, x, maps, targets=t, steps=steps,
+                                       baseline=faithfulness_baseline, batch_size=max(batch_size, 16))
+            for i, (path, original) in enumerate(zip(chunk, originals)):
+                _, _, blended = overlay(original, maps[i], alpha=alpha)
+                save_rgb(out / f"{path.stem}_overlay.png", blended)
+                np.save(out / f"{path.stem}_{method}.npy", maps[i])
+                row = {
+                    "path": str(path),
+                    "stem": path.stem,
+                    "method": method,
+                    "target": int(t[i]),
+                    "predicted": int(np.argmax(probs[i])),
+                    "target_probability": float(probs[i, t[i]]),
+                    "deletion_auc": float(faith["deletion_auc"][i]),
+                    "insertion_auc": float(faith["insertion_auc"][i]),
+                }
+                if method == "dtgradcam":
+                    row["otsu_threshold"] = float(cam.last_thresholds_[i])
+                if mask_source.given:
+                    mask = mask_source.get(path, original.shape[:2])
+                    has = mask is not None and bool(np.any(mask))
+                    row["has_mask"] = has
+                    # No region (a normal image, an unlocated lesion): nothing to localise.
+                    row.update(mask_metrics(maps[i], mask, threshold) if has else dict.fromkeys(METRICS, np.nan))
+                rows.append(row)
+            bar.update(len(chunk))
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "metrics.csv", index=False)
+    return frame

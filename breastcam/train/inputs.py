@@ -1,0 +1,127 @@
+"""The tf.data inputs of a run: train (shuffled per epoch, augmented) and validation.
+
+Kept apart from ``run.py`` so that the same inputs can be rebuilt for a benchmark or a
+notebook without training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tensorflow as tf
+
+from breastcam.augment import get_recipe
+from breastcam.data.pipeline import find_bad_images, make_dataset
+
+
+@dataclasses.dataclass
+class TrainingInputs:
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    rows: pd.DataFrame  # the manifest rows used, with their split
+    random_objects: list[Any]  # objects holding Keras seed generators (augmentation layers)
+    skipped: list[tuple[str, str]]  # (path, reason) of bad images left out (on_bad_image=skip)
+
+
+def class_names_of(df: pd.DataFrame) -> list[str]:
+    """Class names ordered by ``label_index`` (the manifest's own order)."""
+    pairs = df[["label_index", "label"]].drop_duplicates().sort_values("label_index")
+    if pairs["label_index"].duplicated().any():
+        raise ValueError("manifest maps one label_index to several labels; fix the manifest")
+    names = pairs["label"].astype(str).tolist()
+    if pairs["label_index"].tolist() != list(range(len(names))):
+        raise ValueError(
+            f"manifest label_index values {pairs['label_index'].tolist()} are not 0..{len(names) - 1}; "
+            "every class must occur (check the filters used to make the manifest)"
+        )
+    return names
+
+
+def make_stain(stain_cfg: dict | None):
+    """A fitted Macenko normaliser from ``{method: macenko, reference: .json or image}``."""
+    if not stain_cfg:
+        return None
+    method = str(stain_cfg.get("method", "macenko")).lower()
+    if method != "macenko":
+        raise ValueError(f"data.stain.method={method!r}; only 'macenko' is available")
+    from breastcam.stain import Macenko
+
+    ref = Path(str(stain_cfg.get("reference", "")))
+    if not ref.is_file():
+        raise FileNotFoundError(
+            f"stain reference {ref} not found: give a fitted Macenko .json or a reference image"
+        )
+    if ref.suffix.lower() == ".json":
+        return Macenko.load(ref)
+    from breastcam.data.decode import read_image
+
+    return Macenko().fit(read_image(ref))
+
+
+def training_inputs(
+    df: pd.DataFrame,
+    cfg: dict,
+    *,
+    class_names: list[str],
+    preprocessing: str,
+    epoch_variable: tf.Variable,
+    run_dir: Path | None = None,
+) -> TrainingInputs:
+    """Build the train and validation datasets of a resolved run config."""
+    data, train = cfg["data"], cfg["train"]
+    root = data.get("root") or "."
+    rows = df[df["split"].isin(["train", "val"])].copy()
+    skipped: list[tuple[str, str]] = []
+    if data["on_bad_image"] == "skip":
+        skipped = find_bad_images(rows, root)
+        if skipped:
+            bad = {p for p, _ in skipped}
+            rows = rows[~rows["path"].isin(bad)]
+            if run_dir is not None:
+                pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(
+                    Path(run_dir) / "skipped_images.csv", index=False
+                )
+    for split in ("train", "val"):
+        if not (rows["split"] == split).any():
+            raise ValueError(f"manifest {data['manifest']} has no '{split}' rows")
+
+    label_mode = "sparse" if train["loss"].startswith("sparse") else "onehot"
+    common = dict(
+        image_size=tuple(data["image_size"]),
+        preprocessing=preprocessing,
+        batch_size=train["batch_size"],
+        stain=make_stain(data.get("stain")),
+        label_mode=label_mode,
+        num_classes=len(class_names),
+    )
+    augment = get_recipe(data.get("augmentation") or "none", seed=cfg["seed"],
+                         image_size=tuple(data["image_size"]))
+    cache = data.get("cache")
+    train_ds = make_dataset(
+        rows[rows["split"] == "train"], root, shuffle=True,
+        seed=ShuffleSeed(cfg["seed"], epoch_variable), augment=augment,
+        cache=f"{cache}_train" if cache not in (None, "memory") else cache, **common,
+    )
+    val_ds = make_dataset(
+        rows[rows["split"] == "val"], root, shuffle=False,
+        cache=f"{cache}_val" if cache not in (None, "memory") else cache, **common,
+    )
+    return TrainingInputs(train_ds, val_ds, rows, [augment] if augment is not None else [], skipped)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShuffleSeed:
+    """A shuffle seed that changes with the epoch: ``seed`` mixed with an epoch variable.
+
+    The pipeline reads ``epoch_variable`` when an epoch's iterator starts, so the order of
+    epoch k depends only on ``(seed, k)`` — also after a resume.
+    """
+
+    seed: int
+    epoch_variable: tf.Variable
+
+    def tensor(self) -> tf.Tensor:
+        return tf.cast(self.seed, tf.int64) * 1_000_003 + self.epoch_variable.read_value() * 7919 + 17

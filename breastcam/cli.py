@@ -272,6 +272,34 @@ def _run_explain(args: argparse.Namespace) -> int:
 # --- reproduce / export / demo ---------------------------------------------------------------
 
 
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a finished run directory (holds best.keras)")
+    p.add_argument("--format", choices=["savedmodel", "keras"], default="savedmodel")
+    p.add_argument("--out", default=None, help="destination (default: RUN_DIR/export/...)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from breastcam.export import export_run
+
+    print(export_run(args.run_dir, args.format, args.out))
+    return 0
+
+
+def _add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an exported SavedModel directory or .keras file (breastcam export)")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, PGM, ...)")
+    p.add_argument("--explain", choices=["dtgradcam"], default=None, help="also write DT Grad-CAM overlays")
+    p.add_argument("--out", default=None, help="folder for predictions.csv (and overlays)")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from breastcam.export import predict_images
+
+    df = predict_images(args.model, args.images, explain=args.explain is not None, out_dir=args.out)
+    print(df.to_string(index=False))
+    return 0
+
+
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--epochs", type=int, default=4)
@@ -292,6 +320,8 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
     ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
     ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
+    ("export", "export a run's best model: SavedModel (with an explain signature) or .keras", _add_export, _run_export),
+    ("predict", "classify (and explain) image files with an exported model", _add_predict, _run_predict),
     ("demo", "offline end-to-end demo on generated data (train, evaluate, explain)", _add_demo, _run_demo),
     ("train", "train a model from a run config (resumes an interrupted run)", _add_train, _run_train),
     ("evaluate", "evaluate finished runs: predictions.csv, metrics.json (with CIs), figures", _add_evaluate, _run_evaluate),

@@ -8,7 +8,10 @@ subtracted from every channel), its first right singular vector ``v`` is found b
 map is the projection ``centred @ v``. A singular vector's sign is arbitrary (pytorch-grad-cam's
 issues #315 and #364: maps that flip between runs or look inverted), so the sign is fixed such
 that the map correlates positively with the mean activation over channels — where the features
-fire is where the map is high. ReLU then keeps the positive side.
+fire is where the map is high. Where the mean over channels carries no spatial signal (its standard
+deviation over positions below 1e-3 of the activations' — layer-normalised transformer tokens
+have a channel mean of 0 at every position), the sign instead makes the projection's
+largest-magnitude value positive. ReLU then keeps the positive side.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from breastcam.explain.base import BaseCAM
+
+# The channel mean is "flat" when its spread over positions is below this fraction of the
+# activations' spread.
+_REFERENCE_RTOL = 1e-3
 
 
 def first_component_projection(activations: tf.Tensor) -> tf.Tensor:
@@ -33,7 +40,11 @@ def first_component_projection(activations: tf.Tensor) -> tf.Tensor:
         axis=1,
         keepdims=True,
     )
-    sign = tf.where(cov < 0.0, -tf.ones_like(cov), tf.ones_like(cov))
+    ref_std = tf.math.reduce_std(reference, axis=1, keepdims=True)
+    informative = (ref_std > _REFERENCE_RTOL * tf.math.reduce_std(flat, axis=[1, 2])[:, None]) & (cov != 0.0)
+    peak = tf.gather(proj, tf.argmax(tf.abs(proj), axis=1, output_type=tf.int32), axis=1, batch_dims=1)[:, None]
+    negative = tf.where(informative, cov < 0.0, peak < 0.0)
+    sign = tf.where(negative, -tf.ones_like(cov), tf.ones_like(cov))
     return tf.reshape(proj * sign, tf.stack([b, h, w]))
 
 

@@ -21,6 +21,7 @@ local preset directory (``weights="/path/to/preset"``) or a weights file instead
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -110,13 +111,23 @@ def _is_weights_file(weights) -> bool:
     return isinstance(weights, (str, os.PathLike)) and weights != "imagenet" and Path(weights).expanduser().is_file()
 
 
+def _backbone_options(cls) -> set[str]:
+    params = inspect.signature(cls.__init__).parameters
+    return {p for p, v in params.items() if v.kind is v.POSITIONAL_OR_KEYWORD} - {
+        "self", "image_shape", "data_format", "dtype", "name"
+    }
+
+
 def _backbone(name, input_shape, weights, config):
     cls, default, preset = _FAMILIES[name]
+    unknown = set(config) - _backbone_options(cls)
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown option(s) {sorted(unknown)}; {cls.__name__} takes "
+            f"{sorted(_backbone_options(cls))} (and the head takes dropout)"
+        )
     if weights is None or _is_weights_file(weights):
-        try:
-            return cls(image_shape=tuple(input_shape), **{**default, **config}, name=f"{name}_backbone")
-        except TypeError as err:  # an unknown option
-            raise ValueError(f"{name}: bad backbone option in {sorted(config)}: {err}") from err
+        return cls(image_shape=tuple(input_shape), **{**default, **config}, name=f"{name}_backbone")
     if config:
         raise ValueError(
             f"{name}: backbone options {sorted(config)} cannot be combined with pretrained "

@@ -17,7 +17,7 @@ NAMES = ["vit_b16", "swin", "dinov2_b14"]
 # Small configurations with the same structure (CLS token, shifted windows + merging, ...).
 SMALL = {
     "vit_b16": dict(input_shape=(32, 32, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32),
-    "swin": dict(input_shape=(32, 32, 3), embed_dim=8, depths=(2, 2), num_heads=(1, 2), window_size=4),
+    "swin": dict(input_shape=(32, 32, 3), embed_dim=8, depths=(2, 1), num_heads=(1, 2), window_size=4),
     "dinov2_b14": dict(
         input_shape=(28, 28, 3), patch_size=7, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32
     ),
@@ -45,6 +45,7 @@ def test_registry_entries():
     assert models.spec("dinov2_b14").preprocessing == "torch"
 
 
+@pytest.mark.slow
 def test_vit_b16_paper_configuration_224():
     model = models.build("vit_b16", 2)
     # keras-hub's vit_base_patch16_224_imagenet backbone has 85,798,656 parameters.
@@ -54,6 +55,7 @@ def test_vit_b16_paper_configuration_224():
     assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dinov2_b14_paper_configuration_224_matches_published_count():
     model = models.build("dinov2_b14", 2)
     assert tuple(model.get_layer("token_grid").output.shape) == (None, 16, 16, 768)
@@ -65,11 +67,14 @@ def test_dinov2_b14_paper_configuration_224_matches_published_count():
     assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_swin_base_paper_configuration_224_matches_published_count():
-    # Build only (a 224 forward pass of Swin-B takes several seconds on two cores).
-    for num_classes in (2, 3):
-        model = models.build("swin", num_classes)
-        assert model.count_params() == models.spec("swin").published_params[num_classes]
+    # Build only: keras-hub traces Swin-B's 24 blocks symbolically (~15 s on two cores) and a
+    # 224 forward pass costs as much again.
+    model = models.build("swin", 2)
+    published = models.spec("swin").published_params
+    assert model.count_params() == published[2]
+    assert published[3] - published[2] == 1024 + 1  # one more 1024-wide logit: the same head
     assert tuple(model.get_layer("token_grid").output.shape) == (None, 7, 7, 1024)
 
 
@@ -153,5 +158,5 @@ def test_bad_options_and_weights_are_refused(tmp_path):
         models.build("vit_b16", 2, weights="imagenet", num_layers=2)
     with pytest.raises(ValueError, match="no such file or directory"):
         models.build("swin", 2, weights=str(tmp_path / "missing"))
-    with pytest.raises(ValueError, match="bad backbone option"):
+    with pytest.raises(ValueError, match="unknown option"):
         models.build("vit_b16", 2, input_shape=(32, 32, 3), patch_size=8, num_layers=1, not_an_option=1)

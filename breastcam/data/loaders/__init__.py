@@ -66,6 +66,6 @@ def load_manifest(dataset: str, root: str | os.PathLike, **filters: object) -> p
     return loader.load(root, **filters)
 
 
-__all__ = ["DATASETS", "DatasetLoader", "get_loader", "load_manifest", "mias_lesion_mask"]
-
 mias_lesion_mask = mias.mias_lesion_mask
+
+__all__ = ["DATASETS", "DatasetLoader", "get_loader", "load_manifest", "mias_lesion_mask"]

@@ -1,0 +1,82 @@
+"""``breastcam reproduce``: an experiment of ``experiments/<paper>/*.yaml`` -> runs -> a report.
+
+``reproduce("dala-breakhis", "data/breakhis")`` plans the splits and runs
+(:mod:`~breastcam.reproduce.plan`), makes the splits and trains / evaluates / aggregates the runs
+(:mod:`~breastcam.reproduce.runner`), gathers the numbers (:mod:`~breastcam.reproduce.collect`)
+and writes ``<out_dir>/<name>/index.html`` (:mod:`~breastcam.reproduce.report`). Experiments that
+train nothing of their own (``dala-params``, ``dala-cam``, ``dala-data``) are in
+:mod:`~breastcam.reproduce.special`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+from breastcam.report import list_experiments, load_experiment
+
+__all__ = ["list_experiments", "reproduce"]
+
+
+def reproduce(
+    name: str,
+    data_dir: str | Path,
+    *,
+    quick: bool = False,
+    out_dir: str | Path = "reports",
+    seeds: Sequence[int] | None = None,
+    force: bool = False,
+    verbose: int = 0,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run experiment ``name`` on the dataset under ``data_dir``; returns the report's index.html.
+
+    ``quick`` applies the experiment's ``quick`` block (a few images, small input, 1-2 epochs,
+    random weights, fewer models): a smoke test whose splits stay under ``out_dir``. Full runs
+    write their splits to ``data_manifests/<name>/`` and refuse to replace a different existing
+    split unless ``force``. ``seeds`` replace the experiment's training seeds.
+    """
+    from breastcam.reproduce import special
+
+    experiment = load_experiment(name)
+    out = Path(out_dir) / experiment["name"]
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
+                                "--data-dir")
+    handler = special.HANDLERS.get(experiment["name"])
+    if handler is not None:
+        return handler(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
+                       verbose=verbose, log=log)
+    return train_and_report(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
+                            verbose=verbose, log=log)
+
+
+def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool = False,
+                     seeds: Sequence[int] | None = None, force: bool = False, verbose: int = 0,
+                     log: Callable[[str], None] = print) -> Path:
+    """The usual experiment: plan, execute, collect, report."""
+    from breastcam.reproduce import collect, plan as planning, report, runner
+    from breastcam.data.manifest import write_manifest
+
+    plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds)
+    manifest_path = out / "manifest.csv"
+    hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
+    log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"
+        + (" [quick]" if quick else ""))
+    outcome = runner.execute(plan, force=force, verbose=verbose, log=log)
+    hashes.update(outcome.hashes)
+    reproduced = collect.collect(plan, outcome)
+    config = {"experiment": {k: v for k, v in experiment.items() if k != "model_specs"},
+              "quick": quick, "data_dir": str(data_dir),
+              "run_configs": {r.model: r.config for r in plan.runs[::-1]}}
+    html = report.assemble(
+        out, experiment=experiment, reproduced=reproduced,
+        figures=report.run_figures(outcome.groups, outcome.aggregates), config=config,
+        hashes=hashes, deviations=plan.deviations, notes=plan.notes, failures=outcome.failures,
+    )
+    (out / "status.json").write_text(json.dumps(
+        {"runs": len(plan.runs), "failed": len(outcome.failures), "report": str(html)}, indent=2))
+    return html

@@ -1,0 +1,97 @@
+"""Assemble an experiment's report: comparison table, figures, deviations, provenance.
+
+The page itself is :func:`breastcam.report.write_report`; this module chooses what goes in it.
+The comparison is :func:`breastcam.report.comparison_table` plus two columns for repeated runs
+(``std`` and ``runs``), and is also written as ``comparison.csv`` / ``reproduced.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from breastcam.report import comparison_table, package_versions, published_for, write_report
+from breastcam.report.tables import KEY, normalise_subset
+
+# The deviations every experiment of a paper has, whatever mode it runs in.
+PAPER_DEVIATIONS = {
+    "C": ["split before augmenting: paper C added the flipped / shifted / sheared copies before "
+          "splitting 60/20/20 (copies of test images leak into training); breastcam splits first "
+          "and copies the training split only (5x, breastcam.augment.expand_modres)"],
+}
+
+
+def published_rows(experiment: Mapping, notes: list[str]) -> pd.DataFrame:
+    """The experiment's published rows; a missing CSV becomes a note, not a crash."""
+    try:
+        return published_for(experiment)
+    except FileNotFoundError as err:
+        notes.append(f"published numbers not loaded: {err}")
+        return pd.DataFrame(columns=KEY + ["value"])
+
+
+def comparison(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.DataFrame:
+    """Published beside reproduced, with the repeated runs' ``std`` and ``runs`` columns."""
+    if reproduced.empty and published.empty:
+        return pd.DataFrame()
+    rep = reproduced if not reproduced.empty else pd.DataFrame(columns=KEY + ["value"])
+    table = comparison_table(published, rep)
+    if not reproduced.empty and {"std", "runs"} <= set(reproduced.columns):
+        extra = reproduced[KEY + ["protocol", "std", "runs"]].copy()
+        extra["subset"] = extra["subset"].map(normalise_subset)
+        extra["model"] = extra["model"].astype(str)
+        table = table.merge(extra, on=KEY + ["protocol"], how="left")
+    return table
+
+
+def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
+                aggregates: Mapping[tuple[str, str, str], Path]) -> list[tuple[str, Path]]:
+    """Confusion matrix, ROC and training curves per (subset, protocol, model)."""
+    figures = []
+    for (subset, protocol, model), dirs in groups.items():
+        first = Path(dirs[0])
+        where = f"{model}, {subset}, protocol {protocol}"
+        first_name = f" ({first.name})" if len(dirs) > 1 else ""
+        for file, what in (("confusion_matrix.png", "Confusion matrix"), ("roc.png", "ROC")):
+            if (first / file).is_file():
+                figures.append((f"{what}: {where}{first_name}", first / file))
+        agg = aggregates.get((subset, protocol, model))
+        if agg is not None and (agg / "curves.png").is_file():
+            figures.append((f"Training curves, mean ± std over {len(dirs)} runs: {where}",
+                            agg / "curves.png"))
+        elif (first / "curves.png").is_file():
+            figures.append((f"Training curves: {where}", first / "curves.png"))
+    return figures
+
+
+def assemble(
+    out_dir: Path,
+    *,
+    experiment: Mapping,
+    reproduced: pd.DataFrame,
+    figures: Sequence[tuple[str, Path]] = (),
+    config: Mapping | None = None,
+    hashes: Mapping[str, str] | None = None,
+    deviations: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    failures: Sequence[tuple[str, str]] = (),
+    published: pd.DataFrame | None = None,
+) -> Path:
+    """Write ``reproduced.csv``, ``comparison.csv`` and the report; returns ``index.html``."""
+    notes = list(notes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if published is None:
+        published = published_rows(experiment, notes)
+    table = comparison(published, reproduced)
+    reproduced.to_csv(out_dir / "reproduced.csv", index=False, lineterminator="\n")
+    table.to_csv(out_dir / "comparison.csv", index=False, lineterminator="\n")
+    devs = list(PAPER_DEVIATIONS.get(str(experiment.get("paper")), [])) + list(deviations)
+    notes += [f"run failed: {run}: {error}" for run, error in failures]
+    return write_report(
+        out_dir, title=f"{experiment['name']}: {experiment['title']}", experiment=experiment,
+        comparison=table, figures=list(figures), config=config or {}, manifest_sha256=hashes or {},
+        versions=package_versions(), deviations=list(dict.fromkeys(devs)),
+        notes=list(dict.fromkeys(notes)),
+    )

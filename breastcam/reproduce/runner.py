@@ -1,0 +1,186 @@
+"""Execute a :class:`~breastcam.reproduce.plan.Plan`: split, (modres copies, stain reference),
+train, evaluate, aggregate.
+
+Every step can be rerun: splits are written with ``write_split`` (an identical file is reused,
+a different one refused unless ``force``), finished runs are not retrained
+(``breastcam.train.run`` resumes or returns them), evaluated runs keep their ``metrics.json``.
+A run that fails (a model whose weights cannot be downloaded offline, ...) is recorded and the
+others go on; the report lists the failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import traceback
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from breastcam.data import make_split, write_split
+from breastcam.data.manifest import file_sha256, write_manifest
+from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What execution produced, for :mod:`breastcam.reproduce.collect` and the report."""
+
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict)  # file -> sha256
+    groups: dict[tuple[str, str, str], list[Path]] = dataclasses.field(default_factory=dict)
+    aggregates: dict[tuple[str, str, str], Path] = dataclasses.field(default_factory=dict)
+    failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (run, error)
+    stain_files: dict[str, str] = dataclasses.field(default_factory=dict)  # split key -> json
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
+    """Split every job and write its file; returns ``{split key: split rows}``.
+
+    Warnings of the splitter (a class too small to stratify, fewer patient folds) become notes.
+    """
+    out = {}
+    for job in plan.splits:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = make_split(job.rows, job.base, group=job.group, seed=0, stratify=job.stratify)
+        for w in caught:
+            plan.notes.append(f"split {job.key}: {w.message}")
+        job.path.parent.mkdir(parents=True, exist_ok=True)
+        write_split(df, job.path, force=force)  # refuses a different existing file
+        out[job.key] = df
+    return out
+
+
+def _modres_manifest(plan: Plan, job: SplitJob, df: pd.DataFrame) -> Path:
+    """Paper C's 5x copies of the training split only; returns the expanded manifest."""
+    from breastcam.augment import expand_modres
+
+    folder = plan.out_dir / "modres" / job.key
+    path = folder / "manifest.csv"
+    if path.is_file() and (folder / "source.sha256").read_text().strip() == file_sha256(job.path):
+        return path  # the copies of this very split exist already
+    expanded = expand_modres(df, plan.data_dir, folder / "images", seed=0)
+    write_manifest(expanded, path)
+    (folder / "source.sha256").write_text(file_sha256(job.path) + "\n")
+    return path
+
+
+def _stain_reference(plan: Plan, job: SplitJob, df: pd.DataFrame, given) -> str:
+    """Paper B's Macenko reference: the given file, or the first training image (by path) that
+    can be fitted; the fitted reference is saved as JSON beside the report."""
+    if given:
+        return str(given)
+    from breastcam.data.decode import read_image
+    from breastcam.stain import Macenko
+
+    path = plan.out_dir / "stain" / f"{job.key}.json"
+    if path.is_file():
+        return str(path)
+    candidates = sorted(df.loc[df["split"] != "test", "path"].astype(str))
+    errors = []
+    for rel in candidates[:20]:
+        try:
+            fitted = Macenko().fit(read_image(plan.data_dir / rel))
+        except ValueError as err:
+            errors.append(f"{rel}: {err}")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fitted.save(path)
+        (path.with_suffix(".source.txt")).write_text(rel + "\n")
+        plan.notes.append(f"split {job.key}: Macenko reference = {rel} (first training image by "
+                          "path that can be fitted); fit saved to " + _relative(path))
+        return str(path)
+    raise ValueError(f"split {job.key}: no training image could serve as a Macenko reference "
+                     f"({'; '.join(errors[:3])}); give train.stain.reference in the experiment")
+
+
+def prepare_inputs(plan: Plan, splits: dict[str, pd.DataFrame], outcome: Outcome) -> None:
+    """Fill each run's ``data.manifest`` (the split, or its modres expansion) and ``data.stain``;
+    drop runs of folds the split does not have (grouped cross-validation on few patients)."""
+    manifests: dict[str, Path] = {}
+    stains: dict[str, str] = {}
+    keep = []
+    for run in plan.runs:
+        job, df = run.split, splits[run.split.key]
+        if run.fold is not None and run.fold not in set(df.get("fold", pd.Series([], dtype=int))):
+            plan.notes.append(f"split {job.key}: fold {run.fold} does not exist; {run.model} "
+                              "skips it")
+            continue
+        if run.train.get("augmentation") == "modres":
+            if job.key not in manifests:
+                manifests[job.key] = _modres_manifest(plan, job, df)
+            run.config["data"]["manifest"] = str(manifests[job.key])
+        else:
+            run.config["data"]["manifest"] = str(job.path)
+        stain = run.train.get("stain")
+        if stain:
+            if job.key not in stains:
+                stains[job.key] = _stain_reference(plan, job, df, stain.get("reference"))
+            run.config["data"]["stain"] = {"method": stain.get("method", "macenko"),
+                                           "reference": stains[job.key]}
+        keep.append(run)
+    plan.runs = keep
+    outcome.stain_files.update(stains)
+    for key, path in manifests.items():
+        outcome.hashes[_relative(path)] = file_sha256(path)
+    for path in stains.values():
+        outcome.hashes[_relative(Path(path))] = file_sha256(path)
+
+
+def _evaluate(run: PlannedRun, report_by: str | None) -> None:
+    from breastcam.evaluate import evaluate_run
+
+    run_dir = run.run_dir
+    metrics = run_dir / "metrics.json"
+    by_file = run_dir / f"metrics_by_{report_by}.json" if report_by else None
+    fresh = metrics.is_file() and metrics.stat().st_mtime >= (run_dir / "best.keras").stat().st_mtime
+    if fresh and (by_file is None or by_file.is_file()):
+        return
+    evaluate_run(run_dir, group_by=[report_by] if report_by else [])
+
+
+def execute(
+    plan: Plan,
+    *,
+    force: bool = False,
+    verbose: int = 0,
+    log: Callable[[str], None] = print,
+) -> Outcome:
+    """Make the splits, train and evaluate every run, aggregate repetitions."""
+    from breastcam.evaluate import aggregate_runs
+    from breastcam.train import run as train_run
+
+    outcome = Outcome()
+    splits = make_splits(plan, force=force)
+    for job in plan.splits:
+        outcome.hashes[_relative(job.path)] = file_sha256(job.path)
+    prepare_inputs(plan, splits, outcome)
+    for i, run in enumerate(plan.runs, 1):
+        label = f"{run.split.key}/{run.model}/{run.run_dir.name}"
+        log(f"[{i}/{len(plan.runs)}] {label}")
+        try:
+            train_run(run.config, verbose=verbose)
+            _evaluate(run, plan.report_by)
+        except Exception as err:  # one failed run must not lose the others' hours
+            outcome.failures.append((label, f"{type(err).__name__}: {err}"))
+            (run.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+            (run.run_dir / "error.txt").write_text(traceback.format_exc())
+            log(f"  failed: {type(err).__name__}: {err}")
+            continue
+        outcome.groups.setdefault(run.group, []).append(run.run_dir)
+    for group, dirs in outcome.groups.items():
+        if len(dirs) > 1:
+            agg = dirs[0].parent / "aggregate"
+            aggregate_runs(dirs, agg)
+            outcome.aggregates[group] = agg
+    (plan.out_dir / "failures.json").write_text(json.dumps(outcome.failures, indent=2))
+    return outcome

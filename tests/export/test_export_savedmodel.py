@@ -1,0 +1,90 @@
+"""Export: a SavedModel reloaded in a fresh process gives the same probabilities and DT Grad-CAM
+maps as the Keras model and the Python DT Grad-CAM; in-graph Otsu/morphology equal OpenCV's."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from breastcam import models
+from breastcam.data.preprocess import get_preprocessor
+from breastcam.explain import get_cam
+from breastcam.explain.graph_ops import ellipse_kernel, open_close, otsu_thresholds
+from breastcam.export import Predictor, export_model, predict_images
+
+SIZE = 64
+
+
+def test_graph_otsu_and_morphology_equal_opencv():
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        m = cv2.GaussianBlur(rng.random((40, 52)), (0, 0), 3)
+        u8 = np.clip(np.rint((m - m.min()) / (m.max() - m.min()) * 255), 0, 255).astype(np.uint8)
+        t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        assert otsu_thresholds(tf.constant(u8[None])).numpy()[0] == t
+        keep = (u8 > t).astype(np.uint8)
+        for k in (3, 5):
+            ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+            ref = cv2.morphologyEx(cv2.morphologyEx(keep, cv2.MORPH_OPEN, ker), cv2.MORPH_CLOSE, ker)
+            got = open_close(tf.constant(keep[None], tf.float32), ellipse_kernel(k)).numpy()[0]
+            np.testing.assert_array_equal(got.astype(np.uint8), ref)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, breakhis_root):
+    tmp = tmp_path_factory.mktemp("export")
+    keras_model = models.build("dalaresnet50", 2, (SIZE, SIZE, 3))
+    out = export_model(keras_model, tmp / "sm", class_names=["benign", "malignant"],
+                       preprocessing="minus_one_one", cam_params={"n_samples": 4})
+    images = sorted(breakhis_root.rglob("*.png"))[:3]
+    return keras_model, out, images
+
+
+def test_savedmodel_matches_keras_and_python_cam_in_a_new_process(exported, tmp_path):
+    keras_model, out, images = exported
+    pixels = Predictor(out).load(images)
+    np.save(tmp_path / "pixels.npy", pixels)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, tensorflow as tf
+        sm = tf.saved_model.load({str(out)!r})
+        x = tf.constant(np.load({str(tmp_path / 'pixels.npy')!r}))
+        p = sm.signatures["serving_default"](images=x)["probabilities"].numpy()
+        e = sm.signatures["explain"](images=x)
+        np.savez({str(tmp_path / 'out.npz')!r}, p=p, cam=e["cam"].numpy(), t=e["threshold"].numpy(),
+                 p2=e["probabilities"].numpy())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = np.load(tmp_path / "out.npz")
+
+    x = get_preprocessor("minus_one_one")(tf.constant(pixels)).numpy()
+    expected_p = keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(got["p"], expected_p, atol=1e-5)
+    np.testing.assert_allclose(got["p2"], expected_p, atol=1e-5)
+
+    cam = get_cam("dtgradcam", keras_model, n_samples=4)
+    maps = cam(x)
+    np.testing.assert_allclose(got["t"], cam.last_thresholds_, atol=1.0)
+    # Maps agree except possibly at pixels sitting exactly on the threshold.
+    assert np.mean(np.abs(got["cam"] - maps)) < 1e-3
+    assert np.mean((got["cam"] > 0) == (maps > 0)) > 0.99
+
+
+def test_predict_images_writes_overlays_and_csv(exported, tmp_path):
+    _, out, images = exported
+    df = predict_images(out, images, explain=True, out_dir=tmp_path)
+    assert list(df["path"]) == [str(p) for p in images]
+    np.testing.assert_allclose(df[["prob_benign", "prob_malignant"]].sum(axis=1), 1.0, atol=1e-5)
+    for p in images:
+        overlay = cv2.imread(str(tmp_path / f"{p.stem}_overlay.png"))
+        assert overlay is not None and overlay.shape[:2] == cv2.imread(str(p)).shape[:2]
+    assert (tmp_path / "predictions.csv").exists()
+    meta = json.loads((out / "breastcam.json").read_text())
+    assert meta["class_names"] == ["benign", "malignant"]

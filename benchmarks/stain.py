@@ -92,7 +92,9 @@ class Torchstain(Impl):
             import torchstain
 
             self.torchstain = torchstain
-            self.version = getattr(torchstain, "__version__", "?")
+            from importlib.metadata import version
+
+            self.version = version("torchstain")
         except Exception as err:  # noqa: BLE001 - report whatever stops it
             self.available = False
             self.note = f"cannot be imported: {type(err).__name__}: {err}"

@@ -121,6 +121,29 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 # --- models ----------------------------------------------------------------------------------
 
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="output format (default markdown)")
+    p.add_argument("--names", default=None, help="comma-separated model names (default: all registered)")
+    p.add_argument("--input-size", type=int, default=None, metavar="N", help="build every model at N x N instead of its default size")
+    p.add_argument("--no-flops", action="store_true", help="skip the GFLOPs column")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from breastcam.models.summary import size_table
+    from breastcam.report.tables import to_markdown
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    table = size_table(names, flops=not args.no_flops, input_size=args.input_size)
+    text = table.to_csv(index=False) if args.format == "csv" else to_markdown(table)
+    sys.stdout.write(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
 # --- train / evaluate ------------------------------------------------------------------------
 
 
@@ -272,6 +295,45 @@ def _run_explain(args: argparse.Namespace) -> int:
 # --- reproduce / export / demo ---------------------------------------------------------------
 
 
+def _add_reproduce(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="experiment name (see --list), e.g. dala-breakhis")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--data-dir", help="the dataset's root folder")
+    p.add_argument("--quick", action="store_true",
+                   help="the experiment's small smoke-test version (few images, 1-2 epochs)")
+    p.add_argument("--out", default="reports", help="report folder (default: reports)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing, different split files in data_manifests/")
+    p.add_argument("--seeds", type=_int_list, default=None, help="training seeds, e.g. 0,1,2")
+    p.add_argument("--models", nargs="+", default=None, help="run only these of its models")
+    p.add_argument("--protocols", nargs="+", default=None, help="run only these of its protocols")
+    p.add_argument("--verbose", action="store_true", help="per-epoch training output")
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from breastcam.reproduce import list_experiments, reproduce
+
+    if args.list:
+        for name, title, path in list_experiments():
+            print(f"{name:18s} {title}")
+        return 0
+    if not args.name or not args.data_dir:
+        raise ValueError("give an experiment NAME and --data-dir (or --list to see the names)")
+    html = reproduce(args.name, args.data_dir, quick=args.quick, out_dir=args.out,
+                     seeds=args.seeds, force=args.force, models=args.models,
+                     protocols=args.protocols, verbose=2 if args.verbose else 0)
+    print(html)
+    status = Path(html).parent / "status.json"
+    failed = json.loads(status.read_text()).get("failed", 0) if status.is_file() else 0
+    if failed:
+        print(f"breastcam reproduce: {failed} run(s) failed; see the report's notes",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a finished run directory (holds best.keras)")
     p.add_argument("--format", choices=["savedmodel", "keras"], default="savedmodel")
@@ -320,6 +382,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
     ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
     ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
+    ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),
     ("export", "export a run's best model: SavedModel (with an explain signature) or .keras", _add_export, _run_export),
     ("predict", "classify (and explain) image files with an exported model", _add_predict, _run_predict),
     ("demo", "offline end-to-end demo on generated data (train, evaluate, explain)", _add_demo, _run_demo),
@@ -328,6 +391,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
+    ("reproduce", "rerun a paper's table (experiments/*.yaml): splits, runs, HTML report", _add_reproduce, _run_reproduce),
 ]
 
 

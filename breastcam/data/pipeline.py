@@ -24,6 +24,7 @@ from breastcam.data.preprocess import get_preprocessor
 ImageFn = Callable[[tf.Tensor], tf.Tensor]
 
 LABEL_MODES = ("sparse", "categorical", None)
+_LABEL_ALIASES = {"one_hot": "categorical", "onehot": "categorical"}
 _LIST_LIMIT = 20  # how many offending files an error message spells out
 
 
@@ -84,14 +85,16 @@ def make_dataset(
     num_classes: int | None = None,
     on_bad_image: str = "raise",
     drop_remainder: bool = False,
+    epoch_seeds: Sequence[int] | None = None,
+    augment_factory: Callable[[int], ImageFn | None] | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(images, labels)`` for the rows of a manifest.
 
     Images are float32 [B, H, W, 3] after ``get_preprocessor(preprocessing)``; labels come from
     ``df["label_index"]``: int32 [B] for ``label_mode="sparse"``, float32 one-hot [B, C] for
-    ``"categorical"``; ``label_mode=None`` yields images only (prediction). ``num_classes``
-    defaults to ``len(df.attrs["classes"])`` when the manifest carries its class list, else
-    ``max(label_index) + 1``.
+    ``"categorical"`` (or ``"one_hot"``, ``"onehot"``); ``label_mode=None`` yields images only
+    (prediction). ``num_classes`` defaults to ``len(df.attrs["classes"])`` when the manifest
+    carries its class list, else ``max(label_index) + 1``.
 
     ``stain`` maps one uint8 [H, W, 3] image to uint8 (e.g. a fitted ``Macenko``) and runs
     before the cache; ``augment`` maps a float32 batch in [0, 255] to the same and runs after
@@ -100,9 +103,17 @@ def make_dataset(
     must be rebuilt (deleted) when the rows, ``image_size`` or ``stain`` change, and a first
     epoch that stops early leaves no usable cache.
 
-    ``shuffle`` reshuffles every epoch; the sequence of epoch orders is fixed by ``seed``.
+    ``shuffle`` reshuffles every epoch; the sequence of epoch orders of a new dataset is fixed
+    by ``seed`` together with TensorFlow's global seed at construction (tf.data mixes it into
+    every shuffle seed): set it first (``keras.utils.set_random_seed``) to replay orders.
     Without a cache the rows are shuffled before decoding (same result, no image buffer); with
     one, the shuffle buffer holds the whole cached set.
+
+    ``epoch_seeds`` (training that must resume exactly): the dataset is several epochs back to
+    back, epoch k shuffled with ``epoch_seeds[k]`` alone and augmented by
+    ``augment_factory(epoch_seeds[k])`` (or ``augment``), so epoch k's batches do not depend on
+    the epochs before it. Iterate it once with ``steps_per_epoch``; the cache is shared by all
+    epochs. Augmentation runs sequentially (its random state advances per batch, in order).
 
     Every file must exist: a ``FileNotFoundError`` lists the missing ones up front. A file that
     cannot be decoded raises, when the dataset is iterated, an error naming it
@@ -115,8 +126,7 @@ def make_dataset(
     height, width = _check_size(image_size)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if label_mode == "one_hot":
-        label_mode = "categorical"
+    label_mode = _LABEL_ALIASES.get(label_mode, label_mode)
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
     if on_bad_image not in ("raise", "skip"):
@@ -150,9 +160,7 @@ def make_dataset(
 
     # === Per image: decode, resize, stain, cache ===
     columns = (paths,) if labels is None else (paths, labels)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle and not cache:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    rows = tf.data.Dataset.from_tensor_slices(columns)
 
     def load(path, *label):
         image = resize_image(decode_tf(path), (height, width))
@@ -160,26 +168,54 @@ def make_dataset(
             image = _check_uint8(stain(image), "stain")
         return (image, *label)
 
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def decoded(ds: tf.data.Dataset) -> tf.data.Dataset:
+        return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    # === Per batch: augment, preprocess ===
+    def batched(ds: tf.data.Dataset, aug: ImageFn | None) -> tf.data.Dataset:
+        def finish(images, *label):
+            images = tf.cast(images, tf.float32)
+            if aug is not None:
+                images = aug(images)
+            images = preprocess(images)
+            if label_mode == "categorical":
+                label = (tf.one_hot(label[0], depth, dtype=tf.float32),)
+            return images if not label else (images, *label)
+
+        if aug is None:
+            # Per image, then batch: the float copies stay in the CPU cache. On cached epochs
+            # this is about 4x faster than the same ops on a whole batch (benchmarks/pipeline.py).
+            ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        # Augmenters draw from a seeded state that advances per call: keep calls in order.
+        return ds.map(finish)
+
+    n = len(paths)
+    if epoch_seeds is not None:
+        seeds = [int(v) for v in epoch_seeds]
+        if not seeds:
+            raise ValueError("epoch_seeds is empty: give one seed per epoch to produce")
+        images = decoded(rows).cache(_cache_target(cache)) if cache else None
+        epochs = []
+        for s in seeds:
+            order = (images if cache else rows).shuffle(n, seed=s, reshuffle_each_iteration=False)
+            aug = augment_factory(s) if augment_factory is not None else augment
+            epochs.append(batched(order if cache else decoded(order), aug))
+        ds = epochs[0]
+        for more in epochs[1:]:
+            ds = ds.concatenate(more)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    ds = rows
+    if shuffle and not cache:
+        ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+    ds = decoded(ds)
     if cache:
         ds = ds.cache(_cache_target(cache))
         if shuffle:
-            ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-
-    # === Per batch: augment, preprocess ===
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-
-    def finish(images, *label):
-        images = tf.cast(images, tf.float32)
-        if augment is not None:
-            images = augment(images)
-        images = preprocess(images)
-        if label_mode == "categorical":
-            label = (tf.one_hot(label[0], depth, dtype=tf.float32),)
-        return images if not label else (images, *label)
-
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+            ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+    return batched(ds, augment).prefetch(tf.data.AUTOTUNE)
 
 
 # --- helpers -----------------------------------------------------------------------------

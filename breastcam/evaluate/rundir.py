@@ -53,30 +53,27 @@ def split_rows(run_dir: str | Path, cfg: dict, split: str = "test") -> pd.DataFr
     """
     run_dir = Path(run_dir)
     data = cfg.get("data") or {}
-    sources = []
-    if (run_dir / "split.csv").is_file():
-        sources.append(("split.csv", lambda: _read_rows(run_dir / "split.csv")))
-    if data.get("manifest"):
-        def from_manifest() -> pd.DataFrame:
-            df = _read_rows(data["manifest"])
-            if data.get("fold") is not None:
-                from breastcam.data.splits import fold_view
-
-                df = fold_view(df, int(data["fold"]))
-            return df
-
-        sources.append((str(data["manifest"]), from_manifest))
-    tried = []
-    for name, load in sources:
-        if name != "split.csv" and not Path(name).is_file():
-            tried.append(f"{name} (not found)")
-            continue
-        df = load()
+    looked = []
+    own = run_dir / "split.csv"
+    if own.is_file():
+        df = _read_rows(own)
         if "split" in df and (df["split"] == split).any():
             return df[df["split"] == split].reset_index(drop=True)
-        tried.append(name)
+        looked.append(str(own))
+    manifest = data.get("manifest")
+    if manifest and Path(manifest).is_file():
+        df = _read_rows(manifest)
+        if data.get("fold") is not None:
+            from breastcam.data.splits import fold_view
+
+            df = fold_view(df, int(data["fold"]))
+        if "split" in df and (df["split"] == split).any():
+            return df[df["split"] == split].reset_index(drop=True)
+        looked.append(str(manifest))
+    elif manifest:
+        looked.append(f"{manifest} (not found; relative paths are read from the current folder)")
     raise ValueError(
-        f"no '{split}' rows for run {run_dir}: looked in {', '.join(tried) or 'nothing'}; "
+        f"no '{split}' rows for run {run_dir}: looked in {', '.join(looked) or 'nothing'}; "
         "check data.manifest in its config.yaml"
     )
 

@@ -21,7 +21,7 @@ from breastcam.models.heads import classification_head
 from breastcam.models.layers import GATES, dala_attention
 from breastcam.models.registry import register
 from breastcam.models.resnet import STAGE_OUTPUTS, resnet50_backbone, resnet50_imagenet_source
-from breastcam.models.weights import apply_weights
+from breastcam.models.weights import apply_weights, backbone_weights
 
 #: Name of the attention module's output at its default place (stage 4): the CAM layer.
 ATTENTION_OUT = "dala_attention_out"
@@ -67,6 +67,8 @@ def build_dalaresnet50(
         if stage != attention_stage:
             return x
         return dala_attention(x, reduction=reduction, gate=gate, name=module_name)
+
+    backbone_weights(weights)  # a missing file fails before the build
 
     # === Functional Model ===
     inputs = keras.Input(shape=tuple(input_shape), name="input_layer")

@@ -33,7 +33,9 @@ from __future__ import annotations
 import keras
 
 from breastcam.models.ernet_layers import ERWeightedSum
+from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
+from breastcam.models.resnet import BN_EPSILON, resnet_stem
 from breastcam.models.weights import apply_weights, load_application
 
 #: block type and blocks per stage of each depth (He et al. 2016, Table 1).
@@ -44,10 +46,9 @@ DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     101: ("bottleneck", (3, 4, 23, 3)),
 }
 STAGE_FILTERS = (64, 128, 256, 512)  # bottleneck blocks output 4x this
-BN_EPSILON = 1.001e-5  # keras.applications.ResNet's value, so ImageNet BN statistics fit
 
-#: Paper 003 Table 1 (depth ablation on BreakHis, all magnifications pooled), as printed.
-#: The paper's parameter counts are ImageNet (1000-class) ResNet counts, not those of its
+#: Paper 003 Table 1 (depth ablation on BreakHis, all magnifications pooled), as printed (%,
+#: GFLOPs, millions). The parameter column matches ImageNet 1000-class ResNets rather than a
 #: 2-class model: 25.56 M is torchvision's ResNet-50 with its 1000-way classifier.
 PAPER_TABLE1: dict[int, dict[str, float]] = {
     50: {"accuracy": 95.75, "gflops": 7.8, "params_m": 25.56, "precision": 97.5, "recall": 96.03, "f1": 96.76},
@@ -126,32 +127,21 @@ def ernet(
             "bottleneck blocks (ResNet50/101/152), and ERNet-18/34 use basic blocks. Build it with "
             "weights=None (random initialisation) or weights='/path/to/file.weights.h5'."
         )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     block_type, blocks = DEPTHS[depth]
 
     # === Functional Model ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = keras.layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)
-    x = _conv_bn(x, 64, 7, 2, "conv1")
-    x = keras.layers.Activation("relu", name="conv1_relu")(x)
-    x = keras.layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = resnet_stem(inputs)  # conv1 + pool1, Keras' names
     for stage, (filters, n_blocks) in enumerate(zip(STAGE_FILTERS, blocks)):
         x = _stage(x, filters, n_blocks, 1 if stage == 0 else 2, block_type, name=f"conv{stage + 2}")
-
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(num_classes, name="logits")(x)
-    outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(x)
+    outputs = classification_head(x, num_classes, pooling="avg", dropout=dropout)
     model = keras.Model(inputs, outputs, name=name or f"ernet{depth}")
 
-    imagenet_source = None
-    if depth in _IMAGENET_APPS:
+    def imagenet_source():  # the Keras ResNet whose conv / BN weights ERNet copies by name
         app = getattr(keras.applications, _IMAGENET_APPS[depth])
-        imagenet_source = lambda: load_application(app, input_shape=tuple(input_shape), weights="imagenet")  # noqa: E731
-    return apply_weights(model, weights, imagenet_source=imagenet_source)
+        return load_application(app, input_shape=tuple(input_shape), weights="imagenet")
+
+    return apply_weights(model, weights, imagenet_source=imagenet_source if depth in _IMAGENET_APPS else None)
 
 
 def _last_block(depth: int) -> str:
@@ -159,9 +149,10 @@ def _last_block(depth: int) -> str:
 
 
 _SOURCE = (
-    "paper 003 Table 1 prints parameters in millions ({m} M for ERNet-{d}); those are the "
-    "ImageNet 1000-class ResNet counts (torchvision), not the paper's 2-class model, and Keras' "
-    "ResNet convolutions carry biases, so a 2-class breastcam build counts fewer"
+    "paper 003 Table 1 prints {m} M parameters for ERNet-{d}; the Table's figures sit close to "
+    "torchvision's 1000-class ImageNet ResNets (ResNet-50: 25,557,032), not to a 2-class model. "
+    "breastcam's 2-class ERNet-50 counts 23,639,682 = Keras' ResNet50 (convolutions with bias) "
+    "+ 47,872 for the ER connections (+0.2 %)"
 )
 
 

@@ -24,7 +24,7 @@ from keras import layers
 
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
-from breastcam.models.weights import apply_weights, load_application
+from breastcam.models.weights import apply_weights, backbone_weights, file_weights, load_application
 
 BN_EPSILON = 1.001e-5  # keras.applications.resnet's value; ImageNet statistics assume it
 #: (filters of the bottleneck's 3x3 conv, number of blocks) of ResNet50's stages conv2..conv5.
@@ -103,9 +103,9 @@ def resnet50_imagenet_source(input_shape) -> Callable[[], keras.Model]:
 
 
 def _resnet50_application(num_classes, input_shape, weights, *, name, dropout):
-    app = load_application(keras.applications.ResNet50, input_shape=input_shape, weights=weights)
+    app = load_application(keras.applications.ResNet50, input_shape=input_shape, weights=backbone_weights(weights))
     outputs = classification_head(app.output, num_classes, dropout=dropout)
-    return app, keras.Model(app.input, outputs, name=name)
+    return app, apply_weights(keras.Model(app.input, outputs, name=name), file_weights(weights))
 
 
 @register(
@@ -155,6 +155,7 @@ def build_resnet50_frozen10(num_classes, input_shape, weights=None, *, trainable
 
 def build_hand_resnet50(input_shape, weights=None) -> keras.Model:
     """The hand-built ResNet50 without top (for tests and as ERNet's reference)."""
+    backbone_weights(weights)  # a missing file fails before the build
     inputs = keras.Input(shape=tuple(input_shape), name="input_layer")
     model = keras.Model(inputs, resnet50_backbone(inputs), name="resnet50_backbone")
     return apply_weights(model, weights, imagenet_source=resnet50_imagenet_source(input_shape))

@@ -26,7 +26,7 @@ from breastcam.models.heads import classification_head
 from breastcam.models.layers import squeeze_excite
 from breastcam.models.registry import register
 from breastcam.models.resnet import resnet50_backbone, resnet50_imagenet_source
-from breastcam.models.weights import apply_weights
+from breastcam.models.weights import apply_weights, backbone_weights
 
 
 @register(
@@ -52,6 +52,8 @@ def build_seresnet50(
 
     def se(residual, *, name):
         return squeeze_excite(residual, reduction=reduction, use_bias=se_use_bias, name=f"{name}_se")
+
+    backbone_weights(weights)  # a missing file fails before the build
 
     # === Functional Model ===
     inputs = keras.Input(shape=tuple(input_shape), name="input_layer")

@@ -6,7 +6,7 @@ keras-hub preset. Each sits as one nested layer of the functional model (keras-h
 cannot be rebuilt one by one from their configs, the backbones can), followed by:
 
     backbone tokens -> TokensToGrid ("token_grid", the CAM layer) -> GlobalAveragePooling2D
-    -> [Dropout] -> Dense ("logits") -> softmax ("probabilities")
+    -> [Dropout] -> Dense ("logits") -> softmax ("probabilities")   (heads.classification_head)
 
 ``TokensToGrid`` drops the class / register tokens and lays the patch tokens out as a
 ``(H/p, W/p, hidden)`` map, so CAM methods use it like a CNN's last feature map. The head pools
@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import keras_hub
 
+from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import WeightsUnavailableError, apply_weights
 
@@ -183,20 +184,14 @@ def transformer(
     """
     if name not in _FAMILIES:
         raise ValueError(f"unknown transformer {name!r}; choose one of {', '.join(_FAMILIES)}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     backbone = _backbone(name, input_shape, weights, backbone_options)
     grid, prefix = _grid(backbone, input_shape)
 
     # === Functional Model ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     tokens = backbone({"images": inputs} if isinstance(backbone.input, dict) else inputs)
-    x = TokensToGrid(grid, prefix, name="token_grid")(tokens)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(num_classes, name="logits")(x)
-    outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(x)
+    grid_map = TokensToGrid(grid, prefix, name="token_grid")(tokens)
+    outputs = classification_head(grid_map, num_classes, pooling="avg", dropout=dropout)
     model = keras.Model(inputs, outputs, name=name)
 
     if _is_weights_file(weights):

@@ -83,20 +83,21 @@ def load_application(
     weights: str | None,
     **kwargs,
 ) -> keras.Model:
-    """Call a ``keras.applications`` constructor with ``include_top=False``.
+    """Call a ``keras.applications`` constructor, with ``include_top=False`` unless overridden.
 
     ``weights`` is passed through (``None``, ``"imagenet"`` or a file path, which Keras itself
     loads). When the ImageNet download or load fails the error is a
     :class:`WeightsUnavailableError` naming the ways forward; the download's sockets time out
     after :data:`DOWNLOAD_TIMEOUT_S` seconds so an offline machine fails within seconds.
     """
+    kwargs.setdefault("include_top", False)
     if weights is None:
-        return app_fn(include_top=False, weights=None, input_shape=tuple(input_shape), **kwargs)
+        return app_fn(weights=None, input_shape=tuple(input_shape), **kwargs)
     if weights != "imagenet":
         _check_weights_path(weights)
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            return app_fn(include_top=False, weights=weights, input_shape=tuple(input_shape), **kwargs)
+            return app_fn(weights=weights, input_shape=tuple(input_shape), **kwargs)
     except Exception as err:  # noqa: BLE001 - keras.utils.get_file raises bare Exception
         if weights == "imagenet" and _raised_while_fetching(err):
             raise WeightsUnavailableError(getattr(app_fn, "__name__", str(app_fn)), err) from err
@@ -146,6 +147,24 @@ def _check_weights_path(weights) -> Path:
     return path
 
 
+def backbone_weights(weights) -> str | None:
+    """What to pass to a ``keras.applications`` backbone when the full model gets ``weights``.
+
+    ``"imagenet"`` stays ``"imagenet"``; ``None`` and file paths give ``None`` (a weights file
+    belongs to the whole model and is loaded by :func:`apply_weights` once the model is built).
+    Checks ``weights`` first, so a missing file fails before an expensive build.
+    """
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        return weights
+    _check_weights_path(weights)
+    return None
+
+
+def file_weights(weights):
+    """``weights`` if it is a file path, else ``None`` (the counterpart of :func:`backbone_weights`)."""
+    return None if weights is None or (isinstance(weights, str) and weights == "imagenet") else weights
+
+
 def apply_weights(
     model: keras.Model,
     weights: str | os.PathLike | None,
@@ -175,7 +194,9 @@ def apply_weights(
     legacy_h5 = path.suffix in (".h5", ".hdf5") and not path.name.endswith(".weights.h5")
     try:
         if legacy_h5:
-            model.load_weights(str(path), by_name=True)
+            # Keras' cached ImageNet files (e.g. resnet50_..._notop.h5): by layer name, layers
+            # whose shapes differ (a new head) keep their own weights.
+            model.load_weights(str(path), by_name=True, skip_mismatch=True)
         else:
             model.load_weights(str(path))
     except (ValueError, KeyError, OSError) as err:

@@ -27,6 +27,8 @@ def reproduce(
     out_dir: str | Path = "reports",
     seeds: Sequence[int] | None = None,
     force: bool = False,
+    models: Sequence[str] | None = None,
+    protocols: Sequence[str] | None = None,
     verbose: int = 0,
     log: Callable[[str], None] = print,
 ) -> Path:
@@ -35,7 +37,8 @@ def reproduce(
     ``quick`` applies the experiment's ``quick`` block (a few images, small input, 1-2 epochs,
     random weights, fewer models): a smoke test whose splits stay under ``out_dir``. Full runs
     write their splits to ``data_manifests/<name>/`` and refuse to replace a different existing
-    split unless ``force``. ``seeds`` replace the experiment's training seeds.
+    split unless ``force``. ``seeds`` replace the experiment's training seeds; ``models`` and
+    ``protocols`` run only some of the experiment's (the report says so).
     """
     from breastcam.reproduce import special
 
@@ -49,19 +52,21 @@ def reproduce(
     handler = special.HANDLERS.get(experiment["name"])
     if handler is not None:
         return handler(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
-                       verbose=verbose, log=log)
+                       models=models, protocols=protocols, verbose=verbose, log=log)
     return train_and_report(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
-                            verbose=verbose, log=log)
+                            models=models, protocols=protocols, verbose=verbose, log=log)
 
 
 def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool = False,
-                     seeds: Sequence[int] | None = None, force: bool = False, verbose: int = 0,
-                     log: Callable[[str], None] = print) -> Path:
+                     seeds: Sequence[int] | None = None, force: bool = False,
+                     models: Sequence[str] | None = None, protocols: Sequence[str] | None = None,
+                     verbose: int = 0, log: Callable[[str], None] = print) -> Path:
     """The usual experiment: plan, execute, collect, report."""
     from breastcam.reproduce import collect, plan as planning, report, runner
     from breastcam.data.manifest import write_manifest
 
-    plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds)
+    plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds,
+                              models=models, protocols=protocols)
     manifest_path = out / "manifest.csv"
     hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
     log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"

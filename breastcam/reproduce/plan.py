@@ -223,13 +223,16 @@ def make_plan(
     out_dir: str | Path,
     quick: bool = False,
     seeds: Sequence[int] | None = None,
+    models: Sequence[str] | None = None,
+    protocols: Sequence[str] | None = None,
     manifest: pd.DataFrame | None = None,
 ) -> Plan:
     """Plan an experiment: load the manifest, choose subsets and protocols, list the runs.
 
     ``out_dir`` is the experiment's output folder (``<out>/<name>``); runs go to
     ``out_dir/runs/<subset>-<protocol>/<model>/<fold_k|seed_s|run>``. ``seeds`` replace the
-    experiment's ``train.seeds``. ``manifest`` skips reading the data folder (tests).
+    experiment's ``train.seeds``; ``models`` / ``protocols`` pick some of the experiment's (a
+    partial rerun). ``manifest`` skips reading the data folder (tests).
     """
     from breastcam.report import resolve_train
 
@@ -243,7 +246,20 @@ def make_plan(
     parts, report_by = _subsets(exp, manifest, quick, notes)
 
     quick_block = dict(exp.get("quick") or {})
-    models = list(quick_block.get("models") or exp["models"]) if quick else list(exp["models"])
+    chosen = list(quick_block.get("models") or exp["models"]) if quick else list(exp["models"])
+    if models is not None:
+        unknown = [m for m in models if m not in exp["model_specs"]]
+        if unknown:
+            raise ValueError(f"models {unknown} are not in experiment {exp['name']}: "
+                             f"{exp['models']}")
+        notes.append(f"only models {list(models)} were run (of {exp['models']})")
+    models = list(models) if models is not None else chosen
+    if protocols is not None:
+        unknown = [p for p in protocols if p not in exp["protocols"]]
+        if unknown:
+            raise ValueError(f"protocols {unknown} are not in experiment {exp['name']}: "
+                             f"{exp['protocols']}")
+        notes.append(f"only protocols {list(protocols)} were run (of {exp['protocols']})")
     if quick:
         shrunk = {k: v for k, v in quick_block.items() if k != "models"}
         deviations.append(
@@ -260,7 +276,7 @@ def make_plan(
     base = exp["protocols"][0]
     sdir = split_dir(exp, out_dir, quick)
     splits: list[SplitJob] = []
-    for protocol in exp["protocols"]:
+    for protocol in (protocols if protocols is not None else exp["protocols"]):
         group = "patient" if protocol == "patient" else None
         if group and (manifest["patient_id"].astype(str) == "").any():
             notes.append(f"protocol 'patient' skipped: {exp['dataset']} has no patient ids")

@@ -5,10 +5,10 @@ Keras' own callbacks do most of the work (``ModelCheckpoint``, ``CSVLogger``,
 
 * ``Timing`` records seconds per epoch, the time to the best epoch ("convergence time" in the
   papers' Tables 7 / IX / X) and the total, and survives a resume.
-* ``EpochSeeder`` reseeds every random source at the start of each epoch from ``(seed, epoch)``.
-  ``BackupAndRestore`` restores weights and optimiser state but not random-generator state, so
-  without it a resumed run would shuffle, augment and drop out differently from an
-  uninterrupted one.
+* ``EpochSeeder`` reseeds the model's random generators at the start of each epoch from
+  ``(seed, epoch)``. ``BackupAndRestore`` restores weights and optimiser state but not
+  random-generator state, so without it a resumed run would drop out differently from an
+  uninterrupted one (the input pipeline seeds shuffling and augmentation per epoch itself).
 * ``ResumableCheckpoint`` is ``ModelCheckpoint(save_best_only=True)`` whose best value is
   recovered from ``history.csv`` after a resume, so a worse epoch never overwrites the best.
 """
@@ -24,7 +24,6 @@ from typing import Iterable
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -48,20 +47,18 @@ def seed_generators(objects: Iterable[object]) -> list:
 
 
 class EpochSeeder(keras.callbacks.Callback):
-    """Sets ``epoch_variable`` and reseeds all seed generators from ``(seed, epoch)``.
+    """Reseeds the model's seed generators (dropout, ...) from ``(seed, epoch)`` at each epoch.
 
-    ``epoch_variable`` is read by the training dataset (its shuffle seed), so the order of
-    epoch k is the same whether the run got there in one go or after a resume.
+    The input pipeline seeds each epoch's shuffle and augmentation itself
+    (``make_dataset(epoch_seeds=...)``); this covers the randomness inside the model.
     """
 
-    def __init__(self, seed: int, epoch_variable: tf.Variable, extra: Iterable[object] = ()):
+    def __init__(self, seed: int, extra: Iterable[object] = ()):
         super().__init__()
         self.seed = int(seed)
-        self.epoch_variable = epoch_variable
         self.extra = list(extra)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch)
         base = epoch_seed(self.seed, epoch)
         for i, sg in enumerate(seed_generators([self.model, *self.extra])):
             state = sg.state

@@ -7,14 +7,14 @@ notebook without training.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
-from typing import Any
-
 import pandas as pd
 import tensorflow as tf
 
 from breastcam.augment import get_recipe
 from breastcam.data.pipeline import find_bad_images, make_dataset
+from breastcam.train.callbacks import epoch_seed
 
 
 @dataclasses.dataclass
@@ -22,7 +22,7 @@ class TrainingInputs:
     train: tf.data.Dataset
     val: tf.data.Dataset
     rows: pd.DataFrame  # the manifest rows used, with their split
-    random_objects: list[Any]  # objects holding Keras seed generators (augmentation layers)
+    steps_per_epoch: int
     skipped: list[tuple[str, str]]  # (path, reason) of bad images left out (on_bad_image=skip)
 
 
@@ -67,10 +67,15 @@ def training_inputs(
     *,
     class_names: list[str],
     preprocessing: str,
-    epoch_variable: tf.Variable,
+    first_epoch: int = 0,
     run_dir: Path | None = None,
 ) -> TrainingInputs:
-    """Build the train and validation datasets of a resolved run config."""
+    """Build the train and validation datasets of a resolved run config.
+
+    The training dataset holds epochs ``first_epoch .. epochs-1`` back to back, epoch k shuffled
+    and augmented from ``epoch_seed(seed, k)`` alone: a run resumed at epoch k sees exactly the
+    batches an uninterrupted run saw. Fit it with ``steps_per_epoch=inputs.steps_per_epoch``.
+    """
     data, train = cfg["data"], cfg["train"]
     root = data.get("root") or "."
     rows = df[df["split"].isin(["train", "val"])].copy()
@@ -88,7 +93,7 @@ def training_inputs(
         if not (rows["split"] == split).any():
             raise ValueError(f"manifest {data['manifest']} has no '{split}' rows")
 
-    label_mode = "sparse" if train["loss"].startswith("sparse") else "onehot"
+    label_mode = "sparse" if train["loss"].startswith("sparse") else "categorical"
     common = dict(
         image_size=tuple(data["image_size"]),
         preprocessing=preprocessing,
@@ -97,31 +102,21 @@ def training_inputs(
         label_mode=label_mode,
         num_classes=len(class_names),
     )
-    augment = get_recipe(data.get("augmentation") or "none", seed=cfg["seed"],
-                         image_size=tuple(data["image_size"]))
+    recipe = data.get("augmentation") or "none"
+
+    def augment_factory(seed: int):
+        return get_recipe(recipe, seed=seed, image_size=tuple(data["image_size"]))
+
     cache = data.get("cache")
+    train_rows = rows[rows["split"] == "train"]
     train_ds = make_dataset(
-        rows[rows["split"] == "train"], root, shuffle=True,
-        seed=ShuffleSeed(cfg["seed"], epoch_variable), augment=augment,
+        train_rows, root, shuffle=True, augment_factory=augment_factory,
+        epoch_seeds=[epoch_seed(cfg["seed"], e) for e in range(first_epoch, max(train["epochs"], first_epoch + 1))],
         cache=f"{cache}_train" if cache not in (None, "memory") else cache, **common,
     )
     val_ds = make_dataset(
         rows[rows["split"] == "val"], root, shuffle=False,
         cache=f"{cache}_val" if cache not in (None, "memory") else cache, **common,
     )
-    return TrainingInputs(train_ds, val_ds, rows, [augment] if augment is not None else [], skipped)
-
-
-@dataclasses.dataclass(frozen=True)
-class ShuffleSeed:
-    """A shuffle seed that changes with the epoch: ``seed`` mixed with an epoch variable.
-
-    The pipeline reads ``epoch_variable`` when an epoch's iterator starts, so the order of
-    epoch k depends only on ``(seed, k)`` — also after a resume.
-    """
-
-    seed: int
-    epoch_variable: tf.Variable
-
-    def tensor(self) -> tf.Tensor:
-        return tf.cast(self.seed, tf.int64) * 1_000_003 + self.epoch_variable.read_value() * 7919 + 17
+    steps = math.ceil(len(train_rows) / train["batch_size"])
+    return TrainingInputs(train_ds, val_ds, rows, steps, skipped)

@@ -15,7 +15,6 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 import yaml
 
 from breastcam import models
@@ -71,9 +70,10 @@ def run(
     preprocessing = data.get("preprocessing") or spec.preprocessing
     _write_json(out / "run_info.json", {"class_names": class_names, "preprocessing": preprocessing})
 
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    backup = out / BACKUP_DIR
+    first_epoch = _backed_up_epochs(backup)
     inputs = training_inputs(df, cfg, class_names=class_names, preprocessing=preprocessing,
-                             epoch_variable=epoch_var, run_dir=out)
+                             first_epoch=first_epoch, run_dir=out)
     inputs.rows.to_csv(out / "split.csv", index=False, lineterminator="\n")
 
     with strategy.scope():
@@ -91,12 +91,11 @@ def run(
             jit_compile=bool(train["jit_compile"]),
         )
 
-    backup = out / BACKUP_DIR
-    truncate_history(out / "history.csv", _backed_up_epochs(backup))
+    truncate_history(out / "history.csv", first_epoch)
     all_callbacks = [
         # BackupAndRestore first: it sets the start epoch the others read on train begin.
         keras.callbacks.BackupAndRestore(str(backup)),
-        EpochSeeder(cfg["seed"], epoch_var, extra=inputs.random_objects),
+        EpochSeeder(cfg["seed"]),
         ResumableCheckpoint(out / "best.keras", out / "history.csv", monitor=train["monitor"]),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         Timing(out / "timing.json", monitor=train["monitor"]),
@@ -113,6 +112,7 @@ def run(
     model.fit(
         inputs.train,
         validation_data=inputs.val,
+        steps_per_epoch=inputs.steps_per_epoch,
         epochs=train["epochs"],
         callbacks=all_callbacks,
         class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),

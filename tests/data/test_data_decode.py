@@ -23,7 +23,8 @@ graph_decode = tf.function(decode_tf, input_signature=[tf.TensorSpec([], tf.stri
 def _write_cv2(path: Path, image: np.ndarray) -> Path:
     """Write an RGB(A) or grey array with OpenCV (which wants BGR order)."""
     if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+        code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        image = cv2.cvtColor(image, code)
     assert cv2.imwrite(str(path), image)
     return path
 
@@ -41,13 +42,14 @@ def files(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
     alpha = RNG.integers(0, 256, GREY.shape, dtype=np.uint8)
     deep = (GREY.astype(np.uint16) * 16)  # 12-bit values in a 16-bit container
     deep_expected = np.round(deep * (255.0 / deep.max())).astype(np.uint8)
+    deep3 = np.repeat(deep_expected[:, :, None], 3, axis=2)
     out = {
         "png_rgb": (_write_cv2(d / "rgb.png", RGB), RGB),
         "png_grey": (_write_cv2(d / "grey.png", GREY), grey3),
         "png_rgba": (_write_cv2(d / "rgba.png", np.dstack([RGB, alpha])), RGB),
-        "png_16bit": (_write_cv2(d / "deep.png", deep), np.repeat(deep_expected[:, :, None], 3, 2)),
+        "png_16bit": (_write_cv2(d / "deep.png", deep), deep3),
         "tif_rgb": (_write_cv2(d / "rgb.tif", RGB), RGB),
-        "tiff_16bit": (_write_cv2(d / "deep.tiff", deep), np.repeat(deep_expected[:, :, None], 3, 2)),
+        "tiff_16bit": (_write_cv2(d / "deep.tiff", deep), deep3),
         "pgm": (_write_cv2(d / "grey.pgm", GREY), grey3),
         "ppm": (_write_cv2(d / "rgb.ppm", RGB), RGB),
         "bmp_24bit": (_write_cv2(d / "rgb.bmp", RGB), RGB),
@@ -154,7 +156,9 @@ def test_bad_file_raises_bad_image_error_naming_it(tmp_path, breakhis_png, name)
     assert str(path) in str(err) and "breastcam validate" in str(err)
 
 
-@pytest.mark.parametrize("name", ["zero_byte.png", "truncated.png", "truncated.jpg", "text_renamed.png"])
+@pytest.mark.parametrize(
+    "name", ["zero_byte.png", "truncated.png", "truncated.jpg", "text_renamed.png"]
+)
 def test_decode_tf_error_names_the_file(tmp_path, breakhis_png, name):
     path = _bad_files(tmp_path, breakhis_png)[name]
     with pytest.raises(tf.errors.InvalidArgumentError, match=name):

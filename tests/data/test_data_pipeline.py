@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,9 +47,10 @@ def _direct(path, size, preprocessing="minus_one_one") -> np.ndarray:
 @pytest.mark.parametrize("preprocessing", ["minus_one_one", "caffe"])
 def test_values_equal_direct_decode_resize_preprocess(breakhis_root, preprocessing):
     labels = pd.read_csv(breakhis_root / "labels.csv")[:5]
-    df = pd.DataFrame({"path": labels["relpath"], "label_index": (labels["label"] == "malignant").astype(int)})
+    malignant = (labels["label"] == "malignant").astype(int)
+    df = pd.DataFrame({"path": labels["relpath"], "label_index": malignant})
     images, got = _collect(
-        make_dataset(df, breakhis_root, image_size=(224, 224), preprocessing=preprocessing, batch_size=2)
+        make_dataset(df, breakhis_root, preprocessing=preprocessing, batch_size=2)
     )
     assert images.shape == (5, 224, 224, 3) and images.dtype == np.float32
     np.testing.assert_array_equal(got, df["label_index"].to_numpy())
@@ -82,20 +84,22 @@ def test_absolute_paths_accepted(small_set):
 def test_labels_one_hot(small_set):
     df, root = small_set
     df = df.assign(label_index=[0, 1, 2] * 3 + [0])
-    _, labels = _collect(make_dataset(df, root, image_size=SIZE, label_mode="categorical"))
+    _, labels = _collect(make_dataset(df, root, image_size=SIZE, label_mode="onehot"))
     assert labels.dtype == np.float32
     np.testing.assert_array_equal(labels, np.eye(3, dtype=np.float32)[df["label_index"]])
-    _, wider = _collect(make_dataset(df, root, image_size=SIZE, label_mode="categorical", num_classes=5))
+    one_hot = dict(image_size=SIZE, label_mode="categorical")
+    _, wider = _collect(make_dataset(df, root, num_classes=5, **one_hot))
     assert wider.shape == (10, 5)
     declared = df.copy()
     declared.attrs["classes"] = ["a", "b", "c", "d"]
-    _, from_attrs = _collect(make_dataset(declared, root, image_size=SIZE, label_mode="categorical"))
+    _, from_attrs = _collect(make_dataset(declared, root, **one_hot))
     assert from_attrs.shape == (10, 4)
 
 
 def test_label_mode_none_yields_images_only(small_set):
     df, root = small_set
-    batch = next(iter(make_dataset(df.drop(columns="label_index"), root, image_size=SIZE, label_mode=None)))
+    unlabelled = df.drop(columns="label_index")
+    batch = next(iter(make_dataset(unlabelled, root, image_size=SIZE, label_mode=None)))
     assert isinstance(batch, tf.Tensor) and batch.shape == (10, 24, 32, 3)
 
 
@@ -115,6 +119,24 @@ def test_shuffle_is_seeded_and_reshuffles_each_epoch(small_set, cache):
     assert first != other
     assert all(sorted(order) == list(range(10)) for order in first + other)
     assert _orders(make_dataset(df, root, image_size=SIZE), epochs=1) == [list(range(10))]
+
+
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_epoch_seeds_make_each_epoch_depend_on_its_own_seed_only(small_set, cache):
+    """A resumed run rebuilds the dataset from its next epoch on: the orders must replay."""
+    df, root = small_set
+    # tf.data mixes TensorFlow's global seed into every shuffle seed: training sets it from the
+    # run's seed before building the datasets, in a fresh and in a resumed run alike.
+    keras.utils.set_random_seed(0)
+    kwargs = dict(image_size=SIZE, batch_size=4, shuffle=True, cache=cache, num_classes=10)
+    full = _orders(make_dataset(df, root, epoch_seeds=[11, 12, 13], **kwargs), epochs=1)
+    assert len(full) == 1 and len(full[0]) == 30  # three epochs of 10 back to back
+    epochs = [full[0][k * 10:(k + 1) * 10] for k in range(3)]
+    assert all(sorted(e) == list(range(10)) for e in epochs)
+    assert epochs[0] != epochs[1] != epochs[2]
+    keras.utils.set_random_seed(0)
+    resumed = _orders(make_dataset(df, root, epoch_seeds=[12, 13], **kwargs), epochs=1)
+    assert resumed[0] == epochs[1] + epochs[2]
 
 
 def test_images_follow_their_labels_when_shuffled(small_set):
@@ -150,7 +172,9 @@ def test_stain_and_augment_are_applied_in_their_places(small_set):
         return images * 0.5
 
     images, _ = _collect(
-        make_dataset(df[:2], root, image_size=SIZE, preprocessing="none", stain=stain, augment=augment)
+        make_dataset(
+            df[:2], root, image_size=SIZE, preprocessing="none", stain=stain, augment=augment
+        )
     )
     assert seen == {"stain": (tf.uint8, [24, 32, 3]), "augment": (tf.float32, [None, 24, 32, 3])}
     expected = (255.0 - _direct(root / "img_0.png", SIZE, "none")) * 0.5

@@ -100,3 +100,27 @@ def test_eigencam_sign_follows_the_mean_activation():
     image += np.random.default_rng(0).normal(scale=0.01, size=image.shape).astype(np.float32)
     m = EigenCAM(model)(image)[0]
     assert m[4, 8] == pytest.approx(1.0, abs=0.05) and m[10, 1] < 0.2
+
+
+def test_eigencam_sign_is_stable_on_layer_normalised_tokens(cnn_images):
+    # Transformer token grids are layer-normalised: the channel mean is 0 everywhere, so the
+    # correlation rule has nothing to go on and the peak rule decides (the same alone or batched).
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(16, 4, strides=4)(inp)
+    x = keras.layers.LayerNormalization(center=False, scale=False, name="tokens")(x)
+    x = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, keras.layers.Activation("softmax")(x))
+    cam = EigenCAM(model)
+    batched = cam(cnn_images)
+    single = np.concatenate([cam(img[None]) for img in cnn_images])
+    assert np.abs(batched - single).max() < 1e-5
+    acts = keras.Model(inp, model.get_layer("tokens").output)(cnn_images).numpy()
+    for i, a in enumerate(acts):
+        flat = a.reshape(-1, 16)
+        centred = flat - flat.mean(axis=0)
+        proj = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+        peak = np.unravel_index(np.argmax(np.abs(proj)), (8, 8))
+        low = proj.reshape(8, 8) * np.sign(proj.reshape(8, 8)[peak])
+        expected = _normalise(_resize(np.maximum(low, 0), (32, 32)))
+        np.testing.assert_allclose(batched[i], expected, atol=1e-4)

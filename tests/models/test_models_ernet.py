@@ -57,6 +57,7 @@ def test_ernet50_parameter_count_is_resnet50_plus_er(ernet50, resnet50):
     assert abs(ours - theirs) / theirs < 0.01  # paper: "the same as ResNet-50"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", sorted(DEPTHS))
 def test_every_depth_builds_with_cam_layer_and_er_connections(depth):
     model = models.build(f"ernet{depth}", 3)

@@ -1,0 +1,34 @@
+"""The three paper notebooks run top to bottom (nbclient, kernel ``python3``) on the shared samples.
+
+They need ``../shared/data``: the ``shared_data`` fixture skips without it on a developer's
+machine and FAILS when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ["paper_a_dala", "paper_b_ernet", "paper_c_modres"])
+def test_notebook_runs(name, shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("BREASTCAM_SHARED_DATA", str(shared_data))
+    monkeypatch.setenv("BREASTCAM_REPORTS", str(tmp_path))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert html, "the comparison table (a pandas DataFrame) is shown"
+    assert any("image/png" in o.get("data", {}) for o in outputs), "figures are shown"
+    assert list(tmp_path.glob("*/index.html")), "a report was written"

@@ -379,19 +379,19 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 # Every subcommand: (name, help, add-arguments function, run function). Order = order in --help.
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = [
-    ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
-    ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
-    ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
-    ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),
-    ("export", "export a run's best model: SavedModel (with an explain signature) or .keras", _add_export, _run_export),
-    ("predict", "classify (and explain) image files with an exported model", _add_predict, _run_predict),
     ("demo", "offline end-to-end demo on generated data (train, evaluate, explain)", _add_demo, _run_demo),
+    ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
+    ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
+    ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
+    ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),
     ("train", "train a model from a run config (resumes an interrupted run)", _add_train, _run_train),
     ("evaluate", "evaluate finished runs: predictions.csv, metrics.json (with CIs), figures", _add_evaluate, _run_evaluate),
     ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
     ("reproduce", "rerun a paper's table (experiments/*.yaml): splits, runs, HTML report", _add_reproduce, _run_reproduce),
+    ("export", "export a run's best model: SavedModel (with an explain signature) or .keras", _add_export, _run_export),
+    ("predict", "classify (and explain) image files with an exported model", _add_predict, _run_predict),
 ]
 
 

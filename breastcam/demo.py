@@ -35,6 +35,8 @@ def demo_config(out: Path, split_csv: Path, data_root: Path, *, epochs: int, ima
             "optimizer": {"name": "adam", "learning_rate": 1.0e-3},
             "loss": "categorical_crossentropy",
             "monitor": "val_accuracy",
+            # A few dozen steps from scratch: let BatchNorm statistics follow the data.
+            "bn_momentum": 0.8,
         },
     }
 

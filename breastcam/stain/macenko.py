@@ -6,11 +6,14 @@ reference :mod:`breastcam.stain.macenko_numpy` documents the steps and is what t
 against. What this version does differently:
 
 - Whole batches at once, every step a TensorFlow op (runs on a GPU, inside ``dataset.map``).
-  Percentiles over a per-image, variable number of tissue pixels are computed with one
-  ``tf.math.top_k`` per step on masked values (non-tissue set to ``-inf``); only the top
-  ``~(100 - q)%`` values are needed for the 1st/99th percentiles, which is far cheaper than a sort.
-- The normalised optical density is ``HE_ref @ diag(maxC_ref / maxC) @ pinv(HE) @ OD``: one 3x3
-  matrix per image applied to every pixel.
+  The per-pixel passes are small XLA-compiled functions (``jit_compile=True``, the default;
+  one compilation per input shape), the rest plain graph ops.
+- Exact NumPy-style percentiles over a per-image, variable number of tissue pixels without
+  sorting: non-tissue values are ``-inf``, a strided sample gives a threshold that keeps a little
+  more than the top ``(100 - q) %`` of each row, and ``tf.math.top_k`` runs on those only.
+- Angles are ordered by a cheap pseudo-angle (increasing with ``atan2``); only the selected order
+  statistics go through ``atan2``. The normalised optical density is
+  ``HE_ref @ diag(maxC_ref / maxC) @ pinv(HE) @ OD``: one 3x3 matrix per image for every pixel.
 - Tiles that cannot be normalised come back unchanged and are counted instead of crashing or
   producing NaN/garbage (torchstain crashes on white tiles and returns garbage on near-white ones):
   fewer than ``min_tissue_pixels`` tissue pixels, nearly parallel stain vectors
@@ -30,6 +33,7 @@ Parameters (defaults from SPEC §4 / the common implementation):
   anything).
 - ``max_stain_cosine=0.99`` (about 8 degrees): two stain vectors closer than this are one stain.
 - ``min_max_concentration=1e-3``: the 99th-percentile concentration must exceed this.
+- ``jit_compile=True``: XLA for the per-pixel passes (an execution option, not saved).
 
 Output is always uint8 (rounded; fallback tiles are the input, rounded and clipped if float).
 """
@@ -44,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.stain import macenko_numpy as _ref
+from breastcam.stain.percentiles import angle_of_pseudo, pseudo_angle, upper_percentiles
 
 # The reference of HEnorm_python / torchstain, for users without a reference tile of their own.
 DEFAULT_STAIN_MATRIX = ((0.5626, 0.2159), (0.7201, 0.8012), (0.4062, 0.5581))
@@ -52,95 +57,6 @@ _SHIFT = float(np.log1p(170.0))
 _LOG1P_TABLE = (np.log1p(np.arange(256, dtype=np.float64)) - _SHIFT).astype(np.float32)
 _FORMAT = "breastcam.stain.Macenko"
 _FORMAT_VERSION = 1
-
-
-_SAMPLE_STRIDE = 16  # the threshold pre-pass of _select_descending looks at every 16th element
-_SAMPLE_MARGIN = 1.3
-_LOWEST = float(np.finfo(np.float32).min)  # thresholds never go below it: -inf is never kept
-
-
-def _select_descending(values: tf.Tensor, ranks: tf.Tensor):
-    """Per row, the elements at positions ``ranks`` and ``ranks - 1`` of the descending order.
-
-    ``values`` [R, N] float32 (invalid entries ``-inf``; ``ranks`` must index finite ones),
-    ``ranks`` [R] int32 >= 0. Exact, ties included. ``tf.math.top_k`` over whole rows is the
-    slow part of a percentile on CPU, so a pre-pass picks a threshold from every 16th element
-    (30 % more sampled elements than the rank needs), checks that at least ``ranks + 1``
-    elements of the row reach it (else that row keeps all its finite elements), and only those
-    are packed into a small dense block for ``top_k``.
-    """
-    rows = tf.shape(values)[0]
-    sample = values[:, ::_SAMPLE_STRIDE]
-    n_sample = tf.shape(sample)[1]
-    want = tf.cast(tf.cast(ranks + 1, tf.float32) * (_SAMPLE_MARGIN / _SAMPLE_STRIDE), tf.int32)
-    want = want + 16  # [R], >= 1
-    k = tf.clip_by_value(tf.reduce_max(want), 1, n_sample)
-    top_sample = tf.math.top_k(sample, k=k, sorted=True).values
-    threshold = tf.gather(top_sample, tf.minimum(want, k) - 1, batch_dims=1)
-    threshold = tf.where(want <= n_sample, tf.maximum(threshold, _LOWEST), _LOWEST)
-
-    def kept(threshold):
-        coords = tf.where(values >= threshold[:, None])  # [M, 2], row-major
-        row_of = tf.cast(coords[:, 0], tf.int32)
-        counts = tf.math.bincount(row_of, minlength=rows, maxlength=rows, dtype=tf.int32)
-        return coords, row_of, counts
-
-    coords, row_of, counts = kept(threshold)
-    enough = counts >= ranks + 1
-    coords, row_of, counts = tf.cond(
-        tf.reduce_all(enough),
-        lambda: (coords, row_of, counts),
-        lambda: kept(tf.where(enough, threshold, _LOWEST)),  # rare: keep the whole row
-    )
-    starts = tf.cumsum(counts, exclusive=True)
-    slot = tf.range(tf.shape(row_of)[0]) - tf.gather(starts, row_of)
-    width_kept = tf.maximum(tf.reduce_max(counts), 1)
-    dense = tf.tensor_scatter_nd_update(
-        tf.fill([rows, width_kept], tf.constant(-np.inf, tf.float32)),
-        tf.stack([row_of, slot], axis=1),
-        tf.gather_nd(values, coords),
-    )
-    k2 = tf.clip_by_value(tf.reduce_max(ranks) + 1, 1, width_kept)
-    top = tf.math.top_k(dense, k=k2, sorted=True).values
-    at = tf.gather(top, tf.clip_by_value(ranks, 0, k2 - 1), batch_dims=1)
-    before = tf.gather(top, tf.clip_by_value(ranks - 1, 0, k2 - 1), batch_dims=1)
-    return at, before
-
-
-def _upper_percentiles(
-    values: tf.Tensor, counts: tf.Tensor, q: float, transform=None
-) -> tf.Tensor:
-    """NumPy-style (linear) ``q``-th percentile, ``q >= 50``, of each row of ``values``.
-
-    ``values`` is [R, N] float32 with the invalid entries set to ``-inf``; ``counts`` [R] holds
-    the number of valid entries per row. Rows with no valid entry give a non-finite value.
-    ``transform``, if given, maps the two order statistics (elementwise, increasing) before the
-    interpolation: the percentile of ``transform(values)`` from a cheaper ordering key.
-    """
-    n = tf.cast(counts, tf.float64)
-    pos = (q / 100.0) * (n - 1.0)  # virtual index into the ascending order, as np.percentile
-    lo = tf.floor(pos)
-    frac = tf.cast(pos - lo, tf.float32)
-    # Ascending index i is descending index n - 1 - i; lo + 1 is the one before lo there.
-    rank = tf.maximum(tf.cast(n - 1.0 - lo, tf.int32), 0)
-    at_lo, at_next = _select_descending(values, rank)
-    if transform is not None:
-        at_lo, at_next = transform(at_lo), transform(at_next)
-    return at_lo + frac * (at_next - at_lo)
-
-
-def _pseudo_angle(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """A cheap key in (-2, 2], strictly increasing with ``atan2(y, x)`` in (-pi, pi]."""
-    r = y / tf.maximum(tf.abs(x) + tf.abs(y), 1e-30)  # in [-1, 1]
-    return tf.where(x >= 0, r, tf.where(y >= 0, 2.0 - r, -2.0 - r))
-
-
-def _angle_of_pseudo(p: tf.Tensor) -> tf.Tensor:
-    """``atan2`` of a direction with pseudo-angle ``p`` (the inverse of ``_pseudo_angle``)."""
-    r = tf.where(p > 1.0, 2.0 - p, tf.where(p < -1.0, -2.0 - p, p))
-    x = 1.0 - tf.abs(r)
-    x = tf.where(tf.abs(p) > 1.0, -x, x)
-    return tf.math.atan2(r, x)
 
 
 def _as_uint8(x: tf.Tensor) -> tf.Tensor:
@@ -333,7 +249,7 @@ class Macenko:
         only the selected order statistics are turned into angles."""
         offset = self._od_offset * tf.reduce_sum(plane, axis=1)[:, :, None]  # [B,2,1]
         proj = offset - tf.linalg.matmul(plane, lum, transpose_a=True)  # OD . plane, [B,2,N]
-        key = _pseudo_angle(proj[:, 0], proj[:, 1])  # [B,N]
+        key = pseudo_angle(proj[:, 0], proj[:, 1])  # [B,N]
         signed = key[:, None, :] * tf.constant([1.0, -1.0])[None, :, None]
         return tf.where(tissue[:, None, :], signed, -np.inf)
 
@@ -364,11 +280,11 @@ class Macenko:
         plane = eigvecs[:, :, 1:3]  # [B,3,2]: second-largest, largest
         masked = self._xla["angles"](lum, tissue, plane)
         sign = tf.tile(tf.constant([1.0, -1.0]), [b])  # rows: key, -key
-        both = _upper_percentiles(
+        both = upper_percentiles(
             tf.reshape(masked, [2 * b, n_pix]),
             tf.repeat(count, 2),
             100.0 - self.alpha,
-            transform=lambda v: _angle_of_pseudo(sign * v),
+            transform=lambda v: angle_of_pseudo(sign * v),
         )
         both = tf.reshape(both, [b, 2])
         max_phi, min_phi = both[:, 0], both[:, 1]
@@ -390,7 +306,7 @@ class Macenko:
         inv = tf.stack([tf.stack([g11, -g01], -1), tf.stack([-g01, g00], -1)], 1)
         pinv = tf.linalg.matmul(inv / det[:, None, None], safe_he, transpose_b=True)  # [B,2,3]
         shifted = self._xla["concentrations"](lum, pinv)
-        max_c = _upper_percentiles(
+        max_c = upper_percentiles(
             tf.reshape(shifted, [2 * b, n_pix]),
             tf.fill([2 * b], n_pix),
             99.0,

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "optimizer": {"name": "adam", "learning_rate": 1.0e-4},
         "loss": "categorical_crossentropy",
         "class_weight": "none",  # none | balanced
+        "bn_momentum": None,  # override BatchNormalization momentum (short runs from scratch)
         "monitor": "val_accuracy",
         "early_stopping": None,  # None or {patience: N, ...EarlyStopping kwargs}
         "tensorboard": False,

@@ -84,6 +84,8 @@ def run(
             weights=mcfg.get("weights"),
             **mcfg["options"],
         )
+        if train.get("bn_momentum") is not None:
+            set_bn_momentum(model, float(train["bn_momentum"]))
         model.compile(
             optimizer=make_optimizer(train["optimizer"]),
             loss=train["loss"],
@@ -113,6 +115,7 @@ def run(
         inputs.train,
         validation_data=inputs.val,
         steps_per_epoch=inputs.steps_per_epoch,
+        shuffle=False,  # the dataset shuffles each epoch itself (seeded)
         epochs=train["epochs"],
         callbacks=all_callbacks,
         class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),
@@ -123,6 +126,23 @@ def run(
         model.save(out / "best.keras")
     _write_json(out / "status.json", {"state": "finished", "epochs": train["epochs"]})
     return out
+
+
+def set_bn_momentum(model: keras.Model, momentum: float) -> int:
+    """Set every BatchNormalization layer's momentum; returns how many layers changed.
+
+    With Keras' default 0.99, moving statistics need hundreds of steps to leave their
+    initial values: a short run from scratch (the demo, ``--quick``) would evaluate with
+    untrained statistics and predict one class. Saved with the model (it is layer config).
+    """
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"train.bn_momentum must be in [0, 1), got {momentum!r}")
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+            count += 1
+    return count
 
 
 def make_optimizer(spec: Mapping) -> keras.optimizers.Optimizer:

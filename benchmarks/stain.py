@@ -232,13 +232,12 @@ def main(argv=None) -> int:
         help="skip the one-thread comparison (run in a subprocess)",
     )
     args = parser.parse_args(argv)
-    limits = None
     if args.threads:
         from threadpoolctl import threadpool_limits
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-        limits = threadpool_limits(args.threads)  # noqa: F841 - held for the whole run
+        args.blas_limits = threadpool_limits(args.threads)  # held for the whole run
 
     names, ref, batch = load_images(args.data)
     n = len(batch)

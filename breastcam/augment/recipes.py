@@ -5,13 +5,13 @@
 | ``none`` | — | nothing |
 | ``dala`` | A, DALAResNet50 | online: random rotation + horizontal flip (Keras layers) |
 | ``ernet`` | B, ERNet | online: random translation + rotation, then Augmentor flips and crops |
-| ``modres`` | C, Modified ResNet50 | offline: :func:`expand_modres` writes 4 copies of each training image |
+| ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 4 copies per training image |
 
 Online recipes are callables on a float32 batch [B, H, W, 3] in [0, 255] returning the same
-shape; ``breastcam.data.make_dataset`` applies them after batching, to the training split only.
-They are seeded: the same name and seed replay the same augmented batches (given batches in the
-same order; run the augmenting ``map`` without parallel calls so batches draw their randomness in
-order).
+shape; ``breastcam.data.make_dataset`` applies them after batching, to the training split only
+(validation and test datasets are built with ``augment=None``). They are seeded: the same name
+and seed replay the same augmented batches, given the batches in the same order (the pipeline
+runs the augmenting ``map`` sequentially, so batches draw their randomness in order).
 """
 
 from __future__ import annotations

@@ -43,12 +43,12 @@ def reproduce(
     from breastcam.reproduce import special
 
     experiment = load_experiment(name)
-    out = Path(out_dir) / experiment["name"]
-    out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(data_dir)
     if not data_dir.exists():
         raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
+    out = Path(out_dir) / experiment["name"]
+    out.mkdir(parents=True, exist_ok=True)
     handler = special.HANDLERS.get(experiment["name"])
     if handler is not None:
         return handler(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,

@@ -46,7 +46,9 @@ def test_training_split_times_five(tmp_path, breakhis_root, split_manifest):
 def test_copies_are_the_named_transforms(tmp_path, breakhis_root, split_manifest):
     out = expand_modres(split_manifest.head(1), breakhis_root, tmp_path, seed=0)
     source = cv2.imread(str(breakhis_root / split_manifest["path"][0]), cv2.IMREAD_UNCHANGED)
-    copies = {r.augmentation: cv2.imread(r.path, cv2.IMREAD_UNCHANGED) for r in out.iloc[1:].itertuples()}
+    copies = {
+        r.augmentation: cv2.imread(r.path, cv2.IMREAD_UNCHANGED) for r in out.iloc[1:].itertuples()
+    }
     np.testing.assert_array_equal(copies["hflip"], source[:, ::-1])
     np.testing.assert_array_equal(copies["vflip"], source[::-1])
     for kind in ("shift", "shear"):

@@ -55,8 +55,10 @@ def test_reproduce_cli_reuses_finished_runs(breakhis_report, breakhis_root, caps
     out, html = breakhis_report
     before = (out / "dala-breakhis" / "runs" / "all-dala" / "dalaresnet50" / "run" /
               "best.keras").stat().st_mtime
-    code = main(["reproduce", "dala-breakhis", "--data-dir", str(html.parents[2] / "x")])
+    code = main(["reproduce", "dala-breakhis", "--data-dir", str(out / "missing"), "--out",
+                 str(out / "elsewhere")])
     assert code == 1 and "not found" in capsys.readouterr().err
+    assert not (out / "elsewhere").exists()  # nothing written before the data is found
     code = main(["reproduce", "dala-breakhis", "--data-dir", str(breakhis_root),
                  "--quick", "--out", str(out), "--models", "dalaresnet50"])
     assert code == 0

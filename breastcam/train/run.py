@@ -121,7 +121,9 @@ def run(
         class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),
         verbose=verbose,
     )
-    model.save(out / "last.keras")
+    # The last epoch's weights only (best.keras is the model to use; a full .keras with the
+    # optimiser state would triple the disk cost of every run).
+    model.save_weights(out / "last.weights.h5")
     if not (out / "best.keras").exists():  # e.g. monitor missing from logs: keep the last model
         model.save(out / "best.keras")
     _write_json(out / "status.json", {"state": "finished", "epochs": train["epochs"]})

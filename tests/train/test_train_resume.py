@@ -70,7 +70,8 @@ def _train(cfg, kill_epoch=-1):
 def _final_weights_digest(run_dir):
     import keras
 
-    model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+    model = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
+    model.load_weights(run_dir / "last.weights.h5")
     return np.concatenate([np.ravel(w) for w in model.get_weights()])
 
 
@@ -86,7 +87,7 @@ def test_killed_run_resumes_at_epoch_3_and_matches(tmp_path, split_csv):
     assert killed.returncode == -9, killed.stderr[-3000:]
     hist = pd.read_csv(resumed / "history.csv")
     assert list(hist["epoch"]) == [0, 1]  # two epochs finished before the kill
-    assert not (resumed / "last.keras").exists()
+    assert not (resumed / "last.weights.h5").exists()
 
     again = _train(_config(resumed, manifest, data_root))
     assert again.returncode == 0, again.stderr[-3000:]

@@ -364,8 +364,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--image-size", type=int, default=64)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

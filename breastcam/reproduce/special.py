@@ -312,6 +312,7 @@ HANDLERS: dict[str, Callable[..., Path]] = {
     "dala-data": data_tables,
     "dala-params": params_table,
     "dala-cam": cam_comparison,
+    "dala-cam-mias": cam_comparison,
 }
 
 __all__ = ["HANDLERS", "cam_comparison", "data_tables", "params_table"]

@@ -23,7 +23,7 @@ MODEL_NAMES = {
     "mobilenetv2", "efficientnetb7",
 }
 EXPECTED = {
-    "dala-breakhis", "dala-bach", "dala-miniddsm", "dala-placement", "dala-params", "dala-cam",
+    "dala-breakhis", "dala-bach", "dala-miniddsm", "dala-placement", "dala-params", "dala-cam", "dala-cam-mias",
     "dala-curves", "dala-data", "ernet-breakhis", "ernet-depth", "modres-cddcesm", "modres-mias",
 }
 EXPERIMENTS = list_experiments()

@@ -11,6 +11,7 @@ training images / (img/s).
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import platform
 import statistics
@@ -65,7 +66,9 @@ def main() -> None:
     ap.add_argument("--out", default="reports/benchmarks/train.md")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()
     rows = [time_model(n.strip(), args.steps, args.batch_size, args.jit) for n in args.models.split(",")]
+    load_after = os.getloadavg()
     devices = [d.name for d in tf.config.list_logical_devices()]
     lines = [
         "# Training throughput (benchmarks/train.py)",
@@ -73,6 +76,8 @@ def main() -> None:
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}",
         f"- machine: {platform.machine()}, {platform.processor() or platform.platform()}, devices: {devices}",
         f"- TensorFlow {tf.__version__}; weights=None; median of 3 timed fits of {args.steps} steps after a warm-up; XLA: {args.jit}",
+        f"- load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, after "
+        f"{'/'.join(f'{v:.2f}' for v in load_after)}: other work on the same cores slows every row",
         "",
         "| model | input | batch | trainable params | img/s | s/epoch on BreakHis 40X train (1,197 img) |",
         "|---|---|---|---|---|---|",

@@ -183,7 +183,7 @@ def main() -> None:
                      1, 1, timed(lambda: score_k(x[:1]), 1, warmup=False), k=score_k.k)
 
     # tf-keras-vis
-    r_vis_grad = r_vis_score = None
+    r_vis_grad = r_vis_score = r_vis_score_batch = None
     try:
         import tf_keras_vis
         from tf_keras_vis.gradcam import Gradcam
@@ -204,6 +204,12 @@ def main() -> None:
         r_vis_score = add("tf-keras-vis Scorecam max_N=64, one image per call", 1, args.slow_reps,
                           timed(lambda: vis_score(one, x[:1], penultimate_layer=LAYER, max_N=64),
                                 args.slow_reps, warmup=False))
+        if args.slow_images > 1:  # the same batch breastcam's Score-CAM row explains
+            k = args.slow_images
+            batch_score = CategoricalScore([int(t) for t in targets[:k]])
+            r_vis_score_batch = add(f"tf-keras-vis Scorecam max_N=64, batch of {k}", k, args.slow_reps,
+                                    timed(lambda: vis_score(batch_score, x[:k], penultimate_layer=LAYER,
+                                                            max_N=64), args.slow_reps, warmup=False))
     except Exception as err:  # a peer that fails to run is reported, not fatal
         notes.append(f"tf-keras-vis could not be run: {type(err).__name__}: {err}")
         print(notes[-1], file=sys.stderr)
@@ -224,13 +230,17 @@ def main() -> None:
     speed_loop = ratio(r_grad, r_loop)
     speed_vis_grad = ratio(r_grad, r_vis_grad)
     speed_vis_score = ratio(r_s64, r_vis_score)
+    speed_vis_score_batch = ratio(r_s64, r_vis_score_batch)
     dt_rel = r_dt["seconds"] / (args.n_samples * r_grad["seconds"])
     goals = [
         ("batched Grad-CAM vs per-image loop", speed_loop, ">= 8x", speed_loop is not None and speed_loop >= 8),
         ("batched Grad-CAM vs tf-keras-vis Gradcam", speed_vis_grad, ">= 2x",
          speed_vis_grad is not None and speed_vis_grad >= 2),
-        ("Score-CAM top-64 vs tf-keras-vis Scorecam max_N=64, one image per call", speed_vis_score, ">= 2x",
+        ("Score-CAM top-64 vs tf-keras-vis Scorecam max_N=64, one image per call (breastcam timed on "
+         f"a batch of {args.slow_images})", speed_vis_score, ">= 2x",
          speed_vis_score is not None and speed_vis_score >= 2),
+        (f"Score-CAM top-64 vs tf-keras-vis Scorecam max_N=64, the same batch of {args.slow_images}",
+         speed_vis_score_batch, ">= 2x", speed_vis_score_batch is not None and speed_vis_score_batch >= 2),
         (f"DT Grad-CAM v2 time / ({args.n_samples} x Grad-CAM time)", dt_rel, "<= 1.2", dt_rel <= 1.2),
     ]
 

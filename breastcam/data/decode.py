@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from breastcam.errors import DataError
+
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm",
 )
@@ -47,7 +49,7 @@ _GIF_TAIL_BYTES = 16
 _HEAD_BYTES = 64  # covers the PNG IHDR bit depth (byte 24) and the BMP header fields (2-33)
 
 
-class BadImageError(ValueError):
+class BadImageError(DataError):
     """A file that cannot be read as an image. ``path`` is the file, ``reason`` what is wrong."""
 
     def __init__(self, path: str | os.PathLike, reason: str):

@@ -26,6 +26,8 @@ from typing import Callable
 
 import keras
 
+from breastcam.errors import BreastcamError
+
 #: Seconds one network operation of a weights download may block before it counts as failed.
 DOWNLOAD_TIMEOUT_S = 10.0
 
@@ -42,7 +44,7 @@ _FETCH_FRAMES = {
 }
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(BreastcamError, RuntimeError):
     """ImageNet weights could not be downloaded or loaded (typically: no network)."""
 
     def __init__(self, what: str, reason: BaseException | str):

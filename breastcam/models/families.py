@@ -8,3 +8,4 @@ from breastcam.models import dala  # noqa: F401  dalaresnet50 (paper A)
 from breastcam.models import seresnet  # noqa: F401  seresnet50 (paper A baseline)
 from breastcam.models import vgg_inception  # noqa: F401  vgg16_inception / VGGIN-Net (paper A baseline)
 from breastcam.models import baselines  # noqa: F401  densenet121, vgg16, vgg19, mobilenetv2, efficientnetb7
+from breastcam.models import tiny  # noqa: F401  tinycnn (smoke runs, distribution tests; no paper)

@@ -66,7 +66,9 @@ def classification_head(
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
     x = layers.Dense(num_classes, activation=None, name=LOGITS)(x)
-    return layers.Activation("softmax", name=PROBABILITIES)(x)
+    # float32 even under a mixed-precision policy: probabilities summed, thresholded and
+    # exported must not carry float16/bfloat16 rounding (Keras' mixed-precision guide).
+    return layers.Activation("softmax", name=PROBABILITIES, dtype="float32")(x)
 
 
 def classifier_logits(model: keras.Model):

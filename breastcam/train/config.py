@@ -42,9 +42,10 @@ DEFAULTS: dict[str, Any] = {
         "early_stopping": None,  # None or {patience: N, ...EarlyStopping kwargs}
         "tensorboard": False,
         "deterministic": True,  # seed everything + tf op determinism
-        "mixed_precision": False,
+        "mixed_precision": False,  # false | true (float16 on GPU, bfloat16 on CPU) | a policy name
+        "sync_batchnorm": "auto",  # auto (on when >1 replica) | true | false: global-batch BN statistics
         "jit_compile": False,
-        "distribute": "auto",  # auto | none | mirrored | multiworker
+        "distribute": "auto",  # auto | none | mirrored | multiworker (batch_size is the global batch)
     },
 }
 

@@ -9,10 +9,12 @@ every random source is reseeded from ``(seed, epoch)`` at each epoch start.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import keras
+import tensorflow as tf
 import numpy as np
 import pandas as pd
 import yaml
@@ -28,7 +30,7 @@ from breastcam.train.callbacks import (
 )
 from breastcam.train.config import dump_config, load_config
 from breastcam.train.inputs import class_names_of, training_inputs
-from breastcam.train.runtime import make_strategy, set_determinism, set_mixed_precision
+from breastcam.train.runtime import is_chief, make_strategy, set_determinism, set_mixed_precision
 
 BACKUP_DIR = "backup"
 
@@ -47,16 +49,21 @@ def run(
     trained again. ``callbacks`` are added after breastcam's own.
     """
     cfg = load_config(config, overrides)
+    data, train, mcfg = cfg["data"], cfg["train"], cfg["model"]
+    # The strategy first: MultiWorkerMirroredStrategy must exist before other TensorFlow work.
+    strategy = make_strategy(train["distribute"])
     out = Path(cfg["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    _claim_run_dir(out, cfg)
+    # Only the chief writes the run directory; other workers of a multi-worker run keep their
+    # own backup/logs in a scratch folder inside it (needed to resume in step with the chief).
+    work = out if is_chief(strategy) else out / f".worker-{strategy.cluster_resolver.task_id}"
+    work.mkdir(parents=True, exist_ok=True)
+    if work == out:
+        _claim_run_dir(out, cfg)
     if (out / "status.json").exists() and json.loads((out / "status.json").read_text()).get("state") == "finished":
         return out
 
-    data, train, mcfg = cfg["data"], cfg["train"], cfg["model"]
     set_determinism(cfg["seed"], train["deterministic"])
-    set_mixed_precision(train["mixed_precision"])
-    strategy = make_strategy(train["distribute"])
+    policy = set_mixed_precision(train["mixed_precision"])
 
     df = read_manifest(data["manifest"])
     if data.get("fold") is not None:
@@ -68,13 +75,16 @@ def run(
     class_names = data.get("class_names") or class_names_of(df)
     spec = models.spec(mcfg["name"])
     preprocessing = data.get("preprocessing") or spec.preprocessing
-    _write_json(out / "run_info.json", {"class_names": class_names, "preprocessing": preprocessing})
+    _write_json(work / "run_info.json", {
+        "class_names": class_names, "preprocessing": preprocessing, "precision": policy,
+        "replicas": int(strategy.num_replicas_in_sync),
+    })
 
-    backup = out / BACKUP_DIR
+    backup = work / BACKUP_DIR
     first_epoch = _backed_up_epochs(backup)
     inputs = training_inputs(df, cfg, class_names=class_names, preprocessing=preprocessing,
-                             first_epoch=first_epoch, run_dir=out)
-    inputs.rows.to_csv(out / "split.csv", index=False, lineterminator="\n")
+                             first_epoch=first_epoch, run_dir=work)
+    inputs.rows.to_csv(work / "split.csv", index=False, lineterminator="\n")
 
     with strategy.scope():
         model = models.build(
@@ -86,6 +96,9 @@ def run(
         )
         if train.get("bn_momentum") is not None:
             set_bn_momentum(model, float(train["bn_momentum"]))
+        sync = train.get("sync_batchnorm", "auto")
+        if sync is True or (sync == "auto" and strategy.num_replicas_in_sync > 1):
+            set_bn_synchronized(model, True)
         model.compile(
             optimizer=make_optimizer(train["optimizer"]),
             loss=train["loss"],
@@ -93,14 +106,14 @@ def run(
             jit_compile=bool(train["jit_compile"]),
         )
 
-    truncate_history(out / "history.csv", first_epoch)
+    truncate_history(work / "history.csv", first_epoch)
     all_callbacks = [
         # BackupAndRestore first: it sets the start epoch the others read on train begin.
         keras.callbacks.BackupAndRestore(str(backup)),
         EpochSeeder(cfg["seed"]),
-        ResumableCheckpoint(out / "best.keras", out / "history.csv", monitor=train["monitor"]),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        Timing(out / "timing.json", monitor=train["monitor"]),
+        ResumableCheckpoint(work / "best.keras", work / "history.csv", monitor=train["monitor"]),
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+        Timing(work / "timing.json", monitor=train["monitor"]),
         keras.callbacks.TerminateOnNaN(),
     ]
     if train.get("early_stopping"):
@@ -108,26 +121,60 @@ def run(
         es.setdefault("monitor", train["monitor"])
         all_callbacks.append(keras.callbacks.EarlyStopping(**es))
     if train.get("tensorboard"):
-        all_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+        all_callbacks.append(keras.callbacks.TensorBoard(str(work / "tensorboard")))
     all_callbacks.extend(callbacks)
 
-    model.fit(
-        inputs.train,
-        validation_data=inputs.val,
-        steps_per_epoch=inputs.steps_per_epoch,
-        shuffle=False,  # the dataset shuffles each epoch itself (seeded)
-        epochs=train["epochs"],
-        callbacks=all_callbacks,
-        class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),
-        verbose=verbose,
-    )
+    with strategy.scope():  # a no-op on one device; under multi-worker, fit reads the strategy from it
+        if train["distribute"] == "multiworker":
+            _prepare_multiworker_fit(model, inputs.train)
+        model.fit(
+            inputs.train,
+            validation_data=inputs.val,
+            steps_per_epoch=inputs.steps_per_epoch,
+            shuffle=False,  # the dataset shuffles each epoch itself (seeded)
+            epochs=train["epochs"],
+            callbacks=all_callbacks,
+            class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),
+            verbose=verbose,
+        )
     # The last epoch's weights only (best.keras is the model to use; a full .keras with the
     # optimiser state would triple the disk cost of every run).
-    model.save_weights(out / "last.weights.h5")
-    if not (out / "best.keras").exists():  # e.g. monitor missing from logs: keep the last model
-        model.save(out / "best.keras")
+    model.save_weights(work / "last.weights.h5")
+    if not (work / "best.keras").exists():  # e.g. monitor missing from logs: keep the last model
+        model.save(work / "best.keras")
+    if work != out:  # a finished non-chief worker keeps nothing
+        shutil.rmtree(work, ignore_errors=True)
+        return out
     _write_json(out / "status.json", {"state": "finished", "epochs": train["epochs"]})
     return out
+
+
+def _prepare_multiworker_fit(model: keras.Model, train_ds) -> None:
+    """Build the model's metrics/optimizer from one local batch before a multi-worker ``fit``.
+
+    Keras 3's ``fit`` first reduces one *distributed* batch across workers to build the model
+    symbolically, and that reduction fails under ``MultiWorkerMirroredStrategy``
+    (keras-team/keras#20585, open at Keras 3.15; the two private attributes touched here are
+    pinned by tests/train/test_train_distributed.py, which fails loudly if Keras changes them). Building from a local batch, then letting
+    ``fit`` take the strategy from the enclosing scope instead of from the model, skips that
+    step; everything else in ``fit`` (dataset distribution, all-reduced gradients, metrics) is
+    Keras' own multi-worker path.
+    """
+    images, labels = next(iter(train_ds.take(1)))
+    model._symbolic_build(data_batch=(images, labels, None))
+    model._distribute_strategy = None
+    # Keras' multi-worker reduction of the step's logs is a mean over axis 0, which fails on the
+    # scalar metric results; give each a length-1 axis (every replica holds the same all-reduced
+    # value, so the mean over replicas is that value). Not saved with the model.
+    model.train_step = _logs_as_vectors(model.train_step)
+    model.test_step = _logs_as_vectors(model.test_step)
+
+
+def _logs_as_vectors(step):
+    def step_with_vector_logs(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    return step_with_vector_logs
 
 
 def set_bn_momentum(model: keras.Model, momentum: float) -> int:
@@ -143,6 +190,22 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> int:
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
+            count += 1
+    return count
+
+
+def set_bn_synchronized(model: keras.Model, synchronized: bool = True) -> int:
+    """Make every BatchNormalization layer use global-batch statistics across replicas.
+
+    Without it each of N replicas normalises with the statistics of its own batch_size / N
+    images, so a mirrored or multi-worker run trains a different function from the one-device
+    run with the same global batch (and small per-replica batches give noisy statistics).
+    Keras' ``synchronized`` flag all-reduces the moments (TensorFlow backend). Returns the count.
+    """
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = bool(synchronized)
             count += 1
     return count
 

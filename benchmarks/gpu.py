@@ -36,9 +36,11 @@ from breastcam.train import run
 PAPER_SECONDS = 2133  # paper 000 Table 7: DALAResNet50 convergence time on BreakHis 40X, RTX A4000
 GOAL_SECONDS = 120  # issue 13: 50 epochs on one H100-class GPU
 FULL = {"patients": 105, "per_patient": 19, "image": (460, 700), "size": 224, "epochs": 3, "batch": 32,
-        "cam_images": 256}
-TINY = {"patients": 4, "per_patient": 6, "image": (48, 64), "size": 32, "epochs": 1, "batch": 8,
-        "cam_images": 8}
+        "cam_images": 256, "mixed_precision": True, "xla": True}
+# Tiny: float32 and no XLA - compiling ResNet50 with XLA, or emulating bfloat16, takes minutes on
+# a 2-core CPU without AVX512-BF16; the point of tiny mode is that every line of the script runs.
+TINY = {"patients": 4, "per_patient": 6, "image": (48, 64), "size": 32, "epochs": 2, "batch": 8,
+        "cam_images": 8, "mixed_precision": False, "xla": False}
 
 
 def _peak_gpu_mib() -> float | None:
@@ -76,10 +78,11 @@ def main() -> None:
         "data": {"manifest": str(work / "split.csv"), "root": str(work / "data"),
                  "image_size": p["size"], "cache": "memory", "augmentation": "dala"},
         "model": {"name": "dalaresnet50", "weights": None},
-        "train": {"batch_size": p["batch"], "epochs": p["epochs"], "mixed_precision": True,
-                  "jit_compile": True, "deterministic": False},
+        "train": {"batch_size": p["batch"], "epochs": p["epochs"], "mixed_precision": p["mixed_precision"],
+                  "jit_compile": p["xla"], "deterministic": False},
     }, verbose=2)
     timing = json.loads((run_dir / "timing.json").read_text())
+    info = json.loads((run_dir / "run_info.json").read_text())
     epoch_s = [float(v) for v in timing.get("epoch_seconds", [])]
     steady = float(np.median(epoch_s[1:])) if len(epoch_s) > 1 else float(epoch_s[0])
     peak_train = _peak_gpu_mib()
@@ -100,7 +103,7 @@ def main() -> None:
         "",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; mode: {'tiny (CPU smoke)' if args.tiny else 'full'}",
         f"- machine: {platform.machine()} {platform.processor()}; devices: {device} {gpu_name or ''}",
-        f"- TensorFlow {tf.__version__}, Keras {keras.__version__}; policy {json.loads((run_dir / 'run_info.json').read_text()).get('precision')}, XLA on",
+        f"- TensorFlow {tf.__version__}, Keras {keras.__version__}; policy {info.get('precision')}, XLA {'on' if info.get('jit_compile') else 'off'}",
         f"- data: {n_train} training images (synthetic BreakHis-40X-sized set, {p['image'][1]}x{p['image'][0]} PNG, "
         f"written in {synth_s:.0f} s), DALAResNet50 at {p['size']} px, batch {p['batch']}, {p['epochs']} epochs",
         "",

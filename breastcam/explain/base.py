@@ -187,11 +187,16 @@ class BaseCAM:
 
     # --- shared work -------------------------------------------------------------------------
 
-    def forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Activations of the CAM layer and class logits (float32) for a batch."""
+    def forward(self, x: tf.Tensor, *, cast: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+        """Activations of the CAM layer and class logits (float32) for a batch.
+
+        ``cast=False`` returns the activations in the model's compute dtype (bfloat16/float16
+        under mixed precision): the tensor a gradient must be taken against, since the float32
+        copy is not on the path to the logits.
+        """
         acts, head_in = self.probe(x, training=False)
-        logits = self._head(head_in)
-        return tf.cast(acts, tf.float32), tf.cast(logits, tf.float32)
+        logits = tf.cast(self._head(head_in), tf.float32)
+        return (tf.cast(acts, tf.float32) if cast else acts), logits
 
     @staticmethod
     def resolve_targets(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
@@ -206,10 +211,11 @@ class BaseCAM:
     def _compute(self, x: tf.Tensor, targets: tf.Tensor):
         if self.uses_gradients:
             with tf.GradientTape() as tape:
-                acts, logits = self.forward(x)
+                acts, logits = self.forward(x, cast=False)
                 targets = self.resolve_targets(logits, targets)
                 score = tf.gather(logits, targets, axis=1, batch_dims=1)
-            grads = tape.gradient(score, acts)
+            grads = tf.cast(tape.gradient(score, acts), tf.float32)
+            acts = tf.cast(acts, tf.float32)
         else:
             acts, logits = self.forward(x)
             targets = self.resolve_targets(logits, targets)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -106,6 +107,16 @@ def run(
             jit_compile=bool(train["jit_compile"]),
         )
 
+    info = json.loads((work / "run_info.json").read_text())
+    info["jit_compile"] = bool(model.jit_compile)  # Keras turns XLA off under op determinism
+    _write_json(work / "run_info.json", info)
+    if train["jit_compile"] and not model.jit_compile:
+        warnings.warn(
+            "train.jit_compile=true has no effect: Keras disables XLA while TensorFlow op "
+            "determinism is on (train.deterministic=true) or when a layer does not support it; "
+            "set train.deterministic=false to train with XLA (run_info.json records jit_compile)",
+            stacklevel=2,
+        )
     truncate_history(work / "history.csv", first_epoch)
     all_callbacks = [
         # BackupAndRestore first: it sets the start epoch the others read on train begin.

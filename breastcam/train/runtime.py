@@ -20,10 +20,13 @@ def set_determinism(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-        try:
-            tf.config.experimental.enable_op_determinism()
-        except AttributeError:  # very old TF
-            pass
+        tf.config.experimental.enable_op_determinism()
+    else:
+        # Switched off explicitly: a later run in the same process (a notebook, a study) must not
+        # inherit an earlier run's determinism, which also makes Keras drop jit_compile.
+        from tensorflow.python.framework import config as tf_config  # not exported by tf.config
+
+        tf_config.disable_op_determinism()
 
 
 _POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")

@@ -111,7 +111,7 @@ def main() -> None:
         "|---|---|",
         f"| first epoch (decode + cache + trace) | {epoch_s[0]:.1f} s |",
         f"| steady epoch (median of later epochs) | {steady:.1f} s |",
-        f"| training throughput (steady) | {n_train / steady:.0f} img/s |",
+        f"| training throughput (steady) | {n_train / steady:.1f} img/s |",
         f"| peak GPU memory | {'n/a (no GPU)' if peak_train is None else f'{peak_train:,.0f} MiB'} |",
         f"| projected 50 epochs (first + 49 steady) | {projected:.0f} s |",
         f"| paper 000 Table 7 (RTX A4000) | {PAPER_SECONDS} s |",

@@ -95,7 +95,14 @@ def _run_split(args: argparse.Namespace) -> int:
 
 
 def _add_validate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("manifest", help="manifest or split CSV")
+    p.add_argument("manifest", nargs="?", help="manifest or split CSV (or use --against)")
+    p.add_argument("--against", metavar="REFERENCE",
+                   help="check the download under --root against a reference manifest, e.g. "
+                   "data_manifests/breakhis.csv: missing, extra, misplaced, mislabelled files too")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="with --against: report missing files without failing on them")
+    p.add_argument("--max-listed", type=int, default=20, metavar="N",
+                   help="with --against: lines listed per kind of problem (0: all; default 20)")
     p.add_argument("--root", help="dataset root the paths are relative to "
                    "(default: the manifest's folder)")
     p.add_argument("--classes", help="class names in label_index order, comma-separated "
@@ -108,6 +115,8 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     from breastcam.data import format_problems, read_manifest, validate_manifest
 
+    if args.against or not args.manifest:
+        return _validate_against(args)
     df = read_manifest(args.manifest)
     root = Path(args.root) if args.root else Path(args.manifest).resolve().parent
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
@@ -117,6 +126,24 @@ def _run_validate(args: argparse.Namespace) -> int:
         print(f"hint: no file of the manifest exists under {root}; give the dataset root with "
               "--root", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _validate_against(args: argparse.Namespace) -> int:
+    from breastcam.data import read_manifest
+    from breastcam.data.against import failed, format_against, validate_against
+    from breastcam.errors import UsageError
+
+    if not args.against or args.manifest:
+        raise UsageError("give a MANIFEST to check, or --against REFERENCE --root DIR to check a "
+                         "download against a reference manifest (not both)")
+    reference = read_manifest(args.against)
+    problems, root, present = validate_against(reference, args.root or ".", workers=args.workers)
+    print(format_against(problems, len(reference), present, allow_partial=args.allow_partial,
+                         max_listed=args.max_listed))
+    if not present:
+        print(f"hint: no image of {args.against} under {root}; give the folder holding the "
+              "release's top folder with --root", file=sys.stderr)
+    return 1 if failed(problems, args.allow_partial) else 0
 
 
 # --- models ----------------------------------------------------------------------------------

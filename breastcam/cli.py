@@ -60,9 +60,21 @@ def _run_manifest(args: argparse.Namespace) -> int:
 
 def _add_split(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="manifest CSV (from `breastcam manifest`)")
-    p.add_argument("--protocol", required=True, choices=["dala", "ernet", "modres"],
-                   help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20")
+    p.add_argument("--protocol", required=True,
+                   choices=["dala", "ernet", "modres", "breakhis-official"],
+                   help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20, "
+                   "breakhis-official the BreakHis authors' dsfold1..5 test sets")
     p.add_argument("--group", choices=["patient"], help="no patient in two splits")
+    p.add_argument("--patient-from", choices=["slide", "number"],
+                   help="grouped splits: a patient is the BreakHis slide token (22549AB) or its "
+                   "number (22549); default: the manifest's patient_id (breakhis-official: slide)")
+    p.add_argument("--fold", help="breakhis-official: fold 1-5, or 'all' (then --out must hold "
+                   "'{fold}', e.g. data_manifests/breakhis-official/fold{fold}.csv)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="breakhis-official: share of the authors' training images (whole "
+                   "patients) used for validation (default 0.1)")
+    p.add_argument("--reference", help="breakhis-official: reference manifest holding the "
+                   "authors' folds (default: data_manifests/breakhis.csv of this checkout)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stratify", default="label",
                    help="column(s) to stratify by, comma-separated (default: label)")
@@ -74,24 +86,63 @@ def _run_split(args: argparse.Namespace) -> int:
     import warnings
 
     from breastcam.data import make_split, read_manifest, write_split
-    from breastcam.data.splits import describe_split, patient_overlap
 
     df = read_manifest(args.manifest)
+    if args.protocol == "breakhis-official":
+        return _split_official(args, df)
+    if args.fold is not None:
+        from breastcam.errors import UsageError
+
+        raise UsageError("--fold applies to --protocol breakhis-official (ernet's folds are all "
+                         "in one split file: choose one at training time with data.fold)")
     stratify = [c.strip() for c in args.stratify.split(",") if c.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify)
+        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify,
+                           patient_from=args.patient_from)
     for w in caught:
         print(f"breastcam split: warning: {w.message}", file=sys.stderr)
-    digest = write_split(split, args.out, force=args.force)
+    _report_split(split, write_split(split, args.out, force=args.force), args.out)
+    return 0
+
+
+def _split_official(args: argparse.Namespace, df) -> int:
+    from pathlib import Path
+
+    from breastcam.data import read_manifest, write_split
+    from breastcam.data.official import FOLDS, attach_official_folds, official_split
+    from breastcam.errors import UsageError
+
+    if args.fold is None:
+        raise UsageError("--protocol breakhis-official needs --fold 1-5 or --fold all")
+    folds = list(FOLDS) if args.fold == "all" else [int(args.fold)] if args.fold.isdigit() else None
+    if folds is None:
+        raise UsageError(f"--fold {args.fold!r}: give 1-5 or all")
+    if len(folds) > 1 and "{fold}" not in args.out:
+        raise UsageError("--fold all writes five files: put '{fold}' in --out, e.g. "
+                         "data_manifests/breakhis-official/fold{fold}.csv")
+    reference = args.reference or Path(__file__).resolve().parents[1] / "data_manifests" / "breakhis.csv"
+    if not all(f"official_fold{k}" in df.columns for k in FOLDS):
+        df = attach_official_folds(df, read_manifest(reference))
+    for fold in folds:
+        split = official_split(df, fold, val_fraction=args.val_fraction, seed=args.seed,
+                               patient_from=args.patient_from or "slide")
+        out = args.out.replace("{fold}", str(fold))
+        print(f"fold {fold}:")
+        _report_split(split, write_split(split, out, force=args.force), out)
+    return 0
+
+
+def _report_split(split, digest: str, out: str) -> None:
+    from breastcam.data.splits import describe_split, patient_overlap
+
     print(describe_split(split).to_string())
     if "fold" in split.columns:
         folds = split[split["fold"] >= 0].groupby("fold")
         print("validation rows per fold: " + ", ".join(f"{k}: {len(g)}" for k, g in folds))
     shared = patient_overlap(split)
     print(f"patients in more than one split: {len(shared)}")
-    print(f"sha256 {digest}  {args.out}")
-    return 0
+    print(f"sha256 {digest}  {out}")
 
 
 def _add_validate(p: argparse.ArgumentParser) -> None:

@@ -3,8 +3,8 @@
     python data_manifests/build.py [--reference ../shared/data/reference] [--mias ../shared/data/mias/all-mias]
 
 Reads only the datasets' own label files (no images) through ``breastcam.data.reference`` and
-writes ``data_manifests/<dataset>.csv``; ``--splits`` also rewrites the committed splits
-(``breastcam.data.committed``). A test checks that the committed files equal what this makes.
+writes ``data_manifests/<dataset>.csv`` and ``docs/BREAKHIS_FOLDS.md`` (the official folds'
+leak table). Tests check that the committed files equal what this makes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SOURCES = {"breakhis": "breakhis", "bach": "bach", "miniddsm": "mini-ddsm", "cdd
 
 def main(argv: list[str] | None = None) -> int:
     from breastcam.data import write_manifest
+    from breastcam.data.official import leak_markdown
     from breastcam.data.reference import build_reference
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{dataset}.csv: {len(df)} images, sha256 {digest[:16]}")
         for note in df.attrs.get("notes", []):
             print(f"  note: {note}")
+        if dataset == "breakhis":
+            doc = HERE.parent / "docs" / "BREAKHIS_FOLDS.md"
+            doc.write_text(leak_markdown(df), encoding="utf-8")
+            print(f"{doc.relative_to(HERE.parent)}: the official folds' leak table")
     return 0
 
 

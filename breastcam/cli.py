@@ -386,6 +386,10 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", default=None, help="run only these of its models")
     p.add_argument("--protocols", nargs="+", default=None, help="run only these of its protocols")
     p.add_argument("--verbose", action="store_true", help="per-epoch training output")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="run on a folder that is not the complete release (data_manifests/); "
+                   "its images are split afresh instead of using the committed splits "
+                   "(--quick implies it)")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -402,7 +406,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         raise ValueError("give an experiment NAME and --data-dir (or --list to see the names)")
     html = reproduce(args.name, args.data_dir, quick=args.quick, out_dir=args.out,
                      seeds=args.seeds, force=args.force, models=args.models,
-                     protocols=args.protocols, verbose=2 if args.verbose else 0)
+                     protocols=args.protocols, verbose=2 if args.verbose else 0,
+                     allow_partial=args.allow_partial)
     print(html)
     status = Path(html).parent / "status.json"
     failed = json.loads(status.read_text()).get("failed", 0) if status.is_file() else 0

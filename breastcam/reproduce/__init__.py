@@ -50,6 +50,10 @@ def reproduce(
     if not data_dir.exists():
         raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
+    if not (quick or allow_partial):
+        from breastcam.reproduce.committed import require_complete
+
+        require_complete(experiment, data_dir)  # refuse a partial download before any work
     out = Path(out_dir) / experiment["name"]
     out.mkdir(parents=True, exist_ok=True)
     handler = special.HANDLERS.get(experiment["name"])

@@ -154,3 +154,14 @@ def check_download(experiment: Mapping, manifest: pd.DataFrame, data_dir: str | 
                     f"{data_dir}` lists every difference; give the complete download, or pass "
                     "--allow-partial to split the images present (results are then not comparable "
                     "with a complete run)")
+
+
+def require_complete(experiment: Mapping, data_dir: str | Path) -> None:
+    """Raise :class:`DataError` unless ``data_dir`` holds the complete release (see
+    :func:`check_download`); used before any experiment runs, special ones included."""
+    if experiment["dataset"] not in BUILDERS:
+        return
+    from breastcam.data import load_manifest
+
+    manifest = load_manifest(experiment["dataset"], data_dir, **dict(experiment.get("filters") or {}))
+    check_download(experiment, manifest, data_dir)

@@ -81,3 +81,14 @@ def test_sample_is_partial_and_quick_mode_allows_it():
     with pytest.raises(DataError, match="7889 of the release's 7909 images are missing"):
         check_download(exp, manifest, data_dir)
     assert "7889" in check_download(exp, manifest, data_dir, allow_partial=True)
+
+
+def test_full_reproduce_refuses_the_sample_before_any_work(tmp_path, capsys):
+    from breastcam.cli import main
+
+    data_dir = REPO.parent / "shared" / "data" / "mias" / "all-mias"
+    code = main(["reproduce", "modres-mias", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "260 of the release's 322 images are missing" in err
+    assert "--allow-partial" in err and "validate --against data_manifests/mias.csv" in err
+    assert not (tmp_path / "modres-mias").exists()

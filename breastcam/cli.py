@@ -30,6 +30,8 @@ def _add_manifest(p: argparse.ArgumentParser) -> None:
     g.add_argument("--annotations", help="cddcesm: path of 'Radiology manual annotations.xlsx'")
     g.add_argument("--ground-truth", help="bach: a name,label CSV overriding the class folders")
     g.add_argument("--variant", choices=["JPEG-8", "PNG-16"], help="miniddsm")
+    g.add_argument("--metadata", help="miniddsm: DataWMask.xlsx to check the images against "
+                   "(default: the one in the variant folder, when present)")
     g.add_argument("--patient-regex", help="folder: regex giving the patient id from the path "
                    "below the class folder (group 'patient' or group 1)")
     g.add_argument("--ignore-other", action="store_true", default=None,
@@ -45,7 +47,7 @@ def _run_manifest(args: argparse.Namespace) -> int:
     options = {
         "magnification": args.magnification, "label": args.label, "patient_from": args.patient_from,
         "classes": classes, "modality": args.modality, "annotations": args.annotations,
-        "ground_truth": args.ground_truth, "variant": args.variant,
+        "ground_truth": args.ground_truth, "variant": args.variant, "metadata": args.metadata,
         "patient_regex": args.patient_regex, "ignore_other": args.ignore_other,
     }
     df = load_manifest(args.dataset, args.root, **options)

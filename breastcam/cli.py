@@ -30,6 +30,8 @@ def _add_manifest(p: argparse.ArgumentParser) -> None:
     g.add_argument("--annotations", help="cddcesm: path of 'Radiology manual annotations.xlsx'")
     g.add_argument("--ground-truth", help="bach: a name,label CSV overriding the class folders")
     g.add_argument("--variant", choices=["JPEG-8", "PNG-16"], help="miniddsm")
+    g.add_argument("--metadata", help="miniddsm: DataWMask.xlsx to check the images against "
+                   "(default: the one in the variant folder, when present)")
     g.add_argument("--patient-regex", help="folder: regex giving the patient id from the path "
                    "below the class folder (group 'patient' or group 1)")
     g.add_argument("--ignore-other", action="store_true", default=None,
@@ -45,7 +47,7 @@ def _run_manifest(args: argparse.Namespace) -> int:
     options = {
         "magnification": args.magnification, "label": args.label, "patient_from": args.patient_from,
         "classes": classes, "modality": args.modality, "annotations": args.annotations,
-        "ground_truth": args.ground_truth, "variant": args.variant,
+        "ground_truth": args.ground_truth, "variant": args.variant, "metadata": args.metadata,
         "patient_regex": args.patient_regex, "ignore_other": args.ignore_other,
     }
     df = load_manifest(args.dataset, args.root, **options)
@@ -60,9 +62,21 @@ def _run_manifest(args: argparse.Namespace) -> int:
 
 def _add_split(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="manifest CSV (from `breastcam manifest`)")
-    p.add_argument("--protocol", required=True, choices=["dala", "ernet", "modres"],
-                   help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20")
+    p.add_argument("--protocol", required=True,
+                   choices=["dala", "ernet", "modres", "breakhis-official"],
+                   help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20, "
+                   "breakhis-official the BreakHis authors' dsfold1..5 test sets")
     p.add_argument("--group", choices=["patient"], help="no patient in two splits")
+    p.add_argument("--patient-from", choices=["slide", "number"],
+                   help="grouped splits: a patient is the BreakHis slide token (22549AB) or its "
+                   "number (22549); default: the manifest's patient_id (breakhis-official: slide)")
+    p.add_argument("--fold", help="breakhis-official: fold 1-5, or 'all' (then --out must hold "
+                   "'{fold}', e.g. data_manifests/breakhis-official/fold{fold}.csv)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="breakhis-official: share of the authors' training images (whole "
+                   "patients) used for validation (default 0.1)")
+    p.add_argument("--reference", help="breakhis-official: reference manifest holding the "
+                   "authors' folds (default: data_manifests/breakhis.csv of this checkout)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stratify", default="label",
                    help="column(s) to stratify by, comma-separated (default: label)")
@@ -74,28 +88,74 @@ def _run_split(args: argparse.Namespace) -> int:
     import warnings
 
     from breastcam.data import make_split, read_manifest, write_split
-    from breastcam.data.splits import describe_split, patient_overlap
 
     df = read_manifest(args.manifest)
+    if args.protocol == "breakhis-official":
+        return _split_official(args, df)
+    if args.fold is not None:
+        from breastcam.errors import UsageError
+
+        raise UsageError("--fold applies to --protocol breakhis-official (ernet's folds are all "
+                         "in one split file: choose one at training time with data.fold)")
     stratify = [c.strip() for c in args.stratify.split(",") if c.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify)
+        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify,
+                           patient_from=args.patient_from)
     for w in caught:
         print(f"breastcam split: warning: {w.message}", file=sys.stderr)
-    digest = write_split(split, args.out, force=args.force)
+    _report_split(split, write_split(split, args.out, force=args.force), args.out)
+    return 0
+
+
+def _split_official(args: argparse.Namespace, df) -> int:
+    from pathlib import Path
+
+    from breastcam.data import read_manifest, write_split
+    from breastcam.data.official import FOLDS, attach_official_folds, official_split
+    from breastcam.errors import UsageError
+
+    if args.fold is None:
+        raise UsageError("--protocol breakhis-official needs --fold 1-5 or --fold all")
+    folds = list(FOLDS) if args.fold == "all" else [int(args.fold)] if args.fold.isdigit() else None
+    if folds is None:
+        raise UsageError(f"--fold {args.fold!r}: give 1-5 or all")
+    if len(folds) > 1 and "{fold}" not in args.out:
+        raise UsageError("--fold all writes five files: put '{fold}' in --out, e.g. "
+                         "data_manifests/breakhis-official/fold{fold}.csv")
+    reference = args.reference or Path(__file__).resolve().parents[1] / "data_manifests" / "breakhis.csv"
+    if not all(f"official_fold{k}" in df.columns for k in FOLDS):
+        df = attach_official_folds(df, read_manifest(reference))
+    for fold in folds:
+        split = official_split(df, fold, val_fraction=args.val_fraction, seed=args.seed,
+                               patient_from=args.patient_from or "slide")
+        out = args.out.replace("{fold}", str(fold))
+        print(f"fold {fold}:")
+        _report_split(split, write_split(split, out, force=args.force), out)
+    return 0
+
+
+def _report_split(split, digest: str, out: str) -> None:
+    from breastcam.data.splits import describe_split, patient_overlap
+
     print(describe_split(split).to_string())
     if "fold" in split.columns:
         folds = split[split["fold"] >= 0].groupby("fold")
         print("validation rows per fold: " + ", ".join(f"{k}: {len(g)}" for k, g in folds))
     shared = patient_overlap(split)
     print(f"patients in more than one split: {len(shared)}")
-    print(f"sha256 {digest}  {args.out}")
-    return 0
+    print(f"sha256 {digest}  {out}")
 
 
 def _add_validate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("manifest", help="manifest or split CSV")
+    p.add_argument("manifest", nargs="?", help="manifest or split CSV (or use --against)")
+    p.add_argument("--against", metavar="REFERENCE",
+                   help="check the download under --root against a reference manifest, e.g. "
+                   "data_manifests/breakhis.csv: missing, extra, misplaced, mislabelled files too")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="with --against: report missing files without failing on them")
+    p.add_argument("--max-listed", type=int, default=20, metavar="N",
+                   help="with --against: lines listed per kind of problem (0: all; default 20)")
     p.add_argument("--root", help="dataset root the paths are relative to "
                    "(default: the manifest's folder)")
     p.add_argument("--classes", help="class names in label_index order, comma-separated "
@@ -108,6 +168,8 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     from breastcam.data import format_problems, read_manifest, validate_manifest
 
+    if args.against or not args.manifest:
+        return _validate_against(args)
     df = read_manifest(args.manifest)
     root = Path(args.root) if args.root else Path(args.manifest).resolve().parent
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
@@ -117,6 +179,24 @@ def _run_validate(args: argparse.Namespace) -> int:
         print(f"hint: no file of the manifest exists under {root}; give the dataset root with "
               "--root", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _validate_against(args: argparse.Namespace) -> int:
+    from breastcam.data import read_manifest
+    from breastcam.data.against import failed, format_against, validate_against
+    from breastcam.errors import UsageError
+
+    if not args.against or args.manifest:
+        raise UsageError("give a MANIFEST to check, or --against REFERENCE --root DIR to check a "
+                         "download against a reference manifest (not both)")
+    reference = read_manifest(args.against)
+    problems, root, present = validate_against(reference, args.root or ".", workers=args.workers)
+    print(format_against(problems, len(reference), present, allow_partial=args.allow_partial,
+                         max_listed=args.max_listed))
+    if not present:
+        print(f"hint: no image of {args.against} under {root}; give the folder holding the "
+              "release's top folder with --root", file=sys.stderr)
+    return 1 if failed(problems, args.allow_partial) else 0
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -308,6 +388,10 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", default=None, help="run only these of its models")
     p.add_argument("--protocols", nargs="+", default=None, help="run only these of its protocols")
     p.add_argument("--verbose", action="store_true", help="per-epoch training output")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="run on a folder that is not the complete release (data_manifests/); "
+                   "its images are split afresh instead of using the committed splits "
+                   "(--quick implies it)")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -324,7 +408,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         raise ValueError("give an experiment NAME and --data-dir (or --list to see the names)")
     html = reproduce(args.name, args.data_dir, quick=args.quick, out_dir=args.out,
                      seeds=args.seeds, force=args.force, models=args.models,
-                     protocols=args.protocols, verbose=2 if args.verbose else 0)
+                     protocols=args.protocols, verbose=2 if args.verbose else 0,
+                     allow_partial=args.allow_partial)
     print(html)
     status = Path(html).parent / "status.json"
     failed = json.loads(status.read_text()).get("failed", 0) if status.is_file() else 0

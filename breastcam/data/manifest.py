@@ -23,10 +23,14 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "label_index", "patient_id
 # Columns that are identifiers or free text: never converted to numbers when read back.
 STRING_COLUMNS: frozenset[str] = frozenset(
     {"path", "label", "patient_id", "split", "subtype", "tumor_type", "slide", "refnum", "tissue",
-     "abnormality", "severity", "lesions", "laterality", "view", "case", "image_name", "type"}
+     "abnormality", "severity", "lesions", "laterality", "view", "case", "image_name", "type",
+     "split_protocol", "split_group", "slide_folder", "density", "birads", "findings", "tags",
+     "mask", "mask2"}
 )
-# Written last, in this order, when present.
-TRAILING_COLUMNS: tuple[str, ...] = ("split", "fold")
+# Written last, in this order, when present: how the split was made (one value on every row, so
+# the file says it to any CSV reader), then the split itself.
+SPLIT_INFO_COLUMNS: tuple[str, ...] = ("split_protocol", "split_group", "split_seed", "split_fold")
+TRAILING_COLUMNS: tuple[str, ...] = (*SPLIT_INFO_COLUMNS, "split", "fold")
 
 
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

@@ -42,7 +42,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from breastcam.data.manifest import check_columns, manifest_csv_bytes, write_bytes_atomic
+from breastcam.data.manifest import (SPLIT_INFO_COLUMNS, check_columns, manifest_csv_bytes,
+                                     write_bytes_atomic)
+from breastcam.errors import DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -325,12 +327,46 @@ def _grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.n
     return _group_folds(label_of_row, group_of_row, k, seed)
 
 
+PATIENT_FROM = ("slide", "number")
+
+
+def patient_groups(df: pd.DataFrame, patient_from: str | None = None) -> np.ndarray:
+    """The patient of each row for a grouped split.
+
+    ``None``: the manifest's ``patient_id``. ``"slide"``: the ``slide`` column (BreakHis: the
+    whole token, ``22549AB``). ``"number"``: the numeric part of ``slide`` (``22549``; slides
+    ``22549AB`` and ``22549CD`` are one patient), or ``patient_id`` where there is no ``slide``.
+    """
+    if patient_from is None:
+        return df["patient_id"].astype(str).to_numpy()
+    if patient_from not in PATIENT_FROM:
+        raise DataError(f"patient_from={patient_from!r}: use one of {list(PATIENT_FROM)}")
+    if "slide" not in df.columns:
+        if patient_from == "slide":
+            raise DataError("patient_from='slide' needs a 'slide' column (BreakHis manifests have "
+                            f"one); this manifest has {list(df.columns)}: use 'number' or leave "
+                            "it out (patient_id)")
+        return df["patient_id"].astype(str).to_numpy()
+    slide = df["slide"].astype(str)
+    if patient_from == "slide":
+        return slide.to_numpy()
+    return slide.str.extract(r"^(\d+)", expand=False).fillna(slide).to_numpy()
+
+
+def group_label(group: str | None, patient_from: str | None) -> str:
+    """How a split was grouped, as recorded in its ``split_group`` column."""
+    if group is None:
+        return "image"
+    return f"patient:{patient_from}" if patient_from else "patient"
+
+
 def make_split(
     df: pd.DataFrame,
     protocol: str,
     group: str | None = None,
     seed: int = 0,
     stratify: str | Sequence[str] = "label",
+    patient_from: str | None = None,
 ) -> pd.DataFrame:
     """A copy of ``df`` with ``split`` (train/val/test) and, for ``ernet``, ``fold``.
 
@@ -341,6 +377,8 @@ def make_split(
         seed: the only source of randomness.
         stratify: column(s) whose values each split should keep in proportion (default
             ``label``; e.g. ``["label", "magnification"]`` for pooled BreakHis magnifications).
+        patient_from: with ``group="patient"``, what a patient is (:func:`patient_groups`):
+            ``None`` (``patient_id``), ``"slide"`` or ``"number"``.
     """
     spec = get_protocol(protocol)
     check_columns(df, "manifest to split")
@@ -348,12 +386,16 @@ def make_split(
         raise ValueError(f"group={group!r}: use None (image level) or 'patient'")
     if len(df) < 3:
         raise ValueError(f"cannot split {len(df)} image(s) into train/val/test")
-    base = df.drop(columns=[c for c in ("split", "fold") if c in df.columns]).reset_index(drop=True)
+    if patient_from is not None and group is None:
+        raise DataError("patient_from applies to a grouped split: add group='patient' "
+                        "(CLI: --group patient)")
+    old = ("split", "fold", *SPLIT_INFO_COLUMNS)
+    base = df.drop(columns=[c for c in old if c in df.columns]).reset_index(drop=True)
     y = _strata(base, stratify)
     if group is None:
         out = _image_level(base, spec, y, seed)
     else:
-        groups = base["patient_id"].astype(str).to_numpy()
+        groups = patient_groups(base, patient_from)
         blank = int((groups == "").sum())
         if blank:
             raise ValueError(
@@ -375,7 +417,7 @@ def make_split(
         out["fold"] = out["fold"].astype(int)
     out.attrs.update(df.attrs)
     out.attrs["split"] = {"protocol": protocol, "group": group, "seed": seed,
-                          "stratify": stratify}
+                          "stratify": stratify, "patient_from": patient_from}
     return out
 
 
@@ -402,7 +444,7 @@ def write_split(df: pd.DataFrame, path: str | os.PathLike, force: bool = False) 
     """
     if "split" not in df.columns:
         raise ValueError("write_split needs a 'split' column; make one with make_split()")
-    data = manifest_csv_bytes(df)
+    data = manifest_csv_bytes(with_split_info(df))
     digest = hashlib.sha256(data).hexdigest()
     path = Path(path)
     if path.exists():
@@ -418,6 +460,35 @@ def write_split(df: pd.DataFrame, path: str | os.PathLike, force: bool = False) 
             )
     write_bytes_atomic(data, path)
     return digest
+
+
+def with_split_info(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the ``split_*`` columns filled from ``df.attrs["split"]`` (when the split
+    was made in this process), so the file itself says how it was made."""
+    info = df.attrs.get("split")
+    if not info:
+        return df
+    out = df.copy()
+    out["split_protocol"] = info["protocol"]
+    out["split_group"] = group_label(info.get("group"), info.get("patient_from"))
+    out["split_seed"] = int(info.get("seed", 0))
+    if info.get("fold") is not None:
+        out["split_fold"] = int(info["fold"])
+    return out
+
+
+def split_info(df: pd.DataFrame) -> dict[str, object]:
+    """How a split read back from a file was made (its ``split_*`` columns; {} if it has none)."""
+    present = [c for c in SPLIT_INFO_COLUMNS if c in df.columns]
+    if not present or df.empty:
+        return {}
+    info = {}
+    for column in present:
+        values = df[column].drop_duplicates().tolist()
+        if len(values) != 1:
+            raise DataError(f"column {column} of a split file must hold one value, found {values}")
+        info[column.removeprefix("split_")] = values[0]
+    return info
 
 
 def describe_split(df: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,7 @@ def reproduce(
     protocols: Sequence[str] | None = None,
     verbose: int = 0,
     log: Callable[[str], None] = print,
+    allow_partial: bool = False,
 ) -> Path:
     """Run experiment ``name`` on the dataset under ``data_dir``; returns the report's index.html.
 
@@ -38,7 +39,9 @@ def reproduce(
     random weights, fewer models): a smoke test whose splits stay under ``out_dir``. Full runs
     write their splits to ``data_manifests/<name>/`` and refuse to replace a different existing
     split unless ``force``. ``seeds`` replace the experiment's training seeds; ``models`` and
-    ``protocols`` run only some of the experiment's (the report says so).
+    ``protocols`` run only some of the experiment's (the report says so). A full run on a folder
+    that is not the complete release (``data_manifests/<dataset>.csv``) is refused unless
+    ``allow_partial``; ``quick`` implies it (a smoke test on a sample).
     """
     from breastcam.reproduce import special
 
@@ -47,6 +50,10 @@ def reproduce(
     if not data_dir.exists():
         raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
+    if not (quick or allow_partial):
+        from breastcam.reproduce.committed import require_complete
+
+        require_complete(experiment, data_dir)  # refuse a partial download before any work
     out = Path(out_dir) / experiment["name"]
     out.mkdir(parents=True, exist_ok=True)
     handler = special.HANDLERS.get(experiment["name"])
@@ -54,19 +61,26 @@ def reproduce(
         return handler(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
                        models=models, protocols=protocols, verbose=verbose, log=log)
     return train_and_report(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
-                            models=models, protocols=protocols, verbose=verbose, log=log)
+                            models=models, protocols=protocols, verbose=verbose, log=log,
+                            allow_partial=allow_partial)
 
 
 def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool = False,
                      seeds: Sequence[int] | None = None, force: bool = False,
                      models: Sequence[str] | None = None, protocols: Sequence[str] | None = None,
-                     verbose: int = 0, log: Callable[[str], None] = print) -> Path:
+                     verbose: int = 0, log: Callable[[str], None] = print,
+                     allow_partial: bool = False) -> Path:
     """The usual experiment: plan, execute, collect, report."""
     from breastcam.reproduce import collect, plan as planning, report, runner
+    from breastcam.reproduce.committed import check_download
     from breastcam.data.manifest import write_manifest
 
     plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds,
                               models=models, protocols=protocols)
+    partial = check_download(experiment, plan.manifest, data_dir,
+                             allow_partial=allow_partial or quick)
+    if partial:
+        plan.notes.append(partial)
     manifest_path = out / "manifest.csv"
     hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
     log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"

@@ -47,11 +47,16 @@ def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
 
     Warnings of the splitter (a class too small to stratify, fewer patient folds) become notes.
     """
+    from breastcam.reproduce.committed import committed_split
+
     out = {}
     for job in plan.splits:
+        # a complete download uses the committed split (data_manifests/splits/); else split afresh
+        df = None if plan.quick else committed_split(plan.experiment, job, plan.data_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            df = make_split(job.rows, job.base, group=job.group, seed=0, stratify=job.stratify)
+            if df is None:
+                df = make_split(job.rows, job.base, group=job.group, seed=0, stratify=job.stratify)
         for w in caught:
             plan.notes.append(f"split {job.key}: {w.message}")
         job.path.parent.mkdir(parents=True, exist_ok=True)

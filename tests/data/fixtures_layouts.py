@@ -61,7 +61,6 @@ def make_miniddsm(tmp: Path) -> Path:
             if label != "Normal":
                 write_image(folder / f"{letter}_{case}_1.{view}_Mask.jpg", value=255, channels=1)
         (folder / f"{letter}-{case}-1.ics").write_text(f"ics_version 1.0\nfilename {letter}-{case}-1\n")
-    (data / "DataWMask.xlsx").write_bytes(b"not read by the loader")
     (data / "Data-MoreThanTwoMasks").mkdir()
     (data / "Data-MoreThanTwoMasks" / "Data.csv").write_text("fullPath,Status\n")
     return tmp

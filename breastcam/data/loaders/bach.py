@@ -42,7 +42,8 @@ def _photos_dir(base: Path) -> Path:
     )
 
 
-def _read_ground_truth(path: Path) -> dict[str, str]:
+def read_ground_truth(path: str | os.PathLike) -> dict[str, str]:
+    """``name,label`` rows (no header; LF or CRLF, as the release's file) -> ``{name: label}``."""
     labels: dict[str, str] = {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         for number, row in enumerate(csv.reader(handle), 1):
@@ -54,6 +55,8 @@ def _read_ground_truth(path: Path) -> dict[str, str]:
             if label not in CLASSES:
                 raise ValueError(f"bach: {path}, line {number}: label {label!r} is not one of "
                                  f"{list(CLASSES)}")
+            if name in labels:
+                raise ValueError(f"bach: {path}, line {number}: {name} is listed a second time")
             labels[name] = label
     return labels
 
@@ -79,7 +82,7 @@ def load(root: str | os.PathLike, *, ground_truth: str | os.PathLike | None = No
     gt_path = Path(ground_truth) if ground_truth else photos / GROUND_TRUTH
     if ground_truth and not gt_path.is_file():
         raise FileNotFoundError(f"bach: ground-truth CSV {gt_path} not found")
-    truth = _read_ground_truth(gt_path) if gt_path.is_file() else None
+    truth = read_ground_truth(gt_path) if gt_path.is_file() else None
 
     rows = []
     for path in images:

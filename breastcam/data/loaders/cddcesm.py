@@ -48,6 +48,12 @@ _SHEET_COLUMNS = {
     "side": "laterality",
     "view": "view",
     "pathologyclassificationfollowup": "pathology",
+    # kept for the reference manifest (breastcam.data.reference); the loader does not need them
+    "age": "age",
+    "breastdensityacr": "density",
+    "birads": "birads",
+    "findings": "findings",
+    "tags": "tags",
 }
 _REQUIRED = ("image_name", "patient_id", "type", "pathology")
 
@@ -74,7 +80,12 @@ def _find(base: Path, names: tuple[str, ...], want_dir: bool, depth: int = 3) ->
 
 def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
     """The annotation sheet with columns renamed to image_name, patient_id, type, laterality,
-    view, pathology (lower case), stripped of blanks; one row per finding."""
+    view, pathology (lower case) (+ age, density, birads, findings, tags where present), cells
+    stripped of blanks; one row per finding.
+
+    The real sheet has names with a trailing space and exact duplicate rows: names are matched
+    stripped and duplicates counted once, and both are reported (a warning each, and the list
+    ``sheet.attrs["notes"]``), never silently."""
     path = Path(path)
     try:
         sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
@@ -86,8 +97,19 @@ def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
         renamed = {c: _SHEET_COLUMNS[_key(c)] for c in sheet.columns if _key(c) in _SHEET_COLUMNS}
         if all(c in renamed.values() for c in _REQUIRED):
             sheet = sheet.rename(columns=renamed)[list(dict.fromkeys(renamed.values()))]
-            sheet = sheet.fillna("").apply(lambda col: col.str.strip())
-            sheet = sheet[sheet["image_name"] != ""].copy()
+            sheet = sheet.fillna("")
+            padded = sorted(n for n in sheet["image_name"] if n != n.strip())
+            sheet = sheet.apply(lambda col: col.str.strip())
+            sheet = sheet[sheet["image_name"] != ""]
+            twice = sheet["image_name"][sheet.duplicated()].tolist()
+            sheet = sheet.drop_duplicates().copy()
+            notes = ([f"{len(padded)} image name(s) with surrounding spaces, matched without "
+                      f"them: {listing(repr(n) for n in padded)}"] if padded else []) + (
+                [f"{len(twice)} exact duplicate row(s), counted once: {listing(twice)}"]
+                if twice else [])
+            for note in notes:
+                warnings.warn(f"cddcesm: {path.name}, sheet {name!r}: {note}", stacklevel=2)
+            sheet.attrs["notes"] = notes
             sheet["pathology"] = sheet["pathology"].str.lower()
             bad = sorted(set(sheet["pathology"]) - set(_SEVERITY))
             if bad:

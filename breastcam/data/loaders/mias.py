@@ -111,28 +111,31 @@ def load(root: str | os.PathLike, *, classes: str = "three") -> pd.DataFrame:
         raise ValueError(f"mias: image(s) in {info_path.parent} cannot be labelled — "
                          + "; ".join(parts) + " — remove them or add their Info.txt rows")
 
-    rows = []
-    for path in images:
-        ref = path.stem.lower()
-        entries = info[ref]
-        severities = {e["severity"] for e in entries}
-        severity = "M" if "M" in severities else "B" if "B" in severities else ""
-        three = {"M": "malignant", "B": "benign", "": "normal"}[severity]
-        lesions = [
-            {k: e[k] for k in ("x", "y", "radius", "abnormality", "severity")}
-            for e in entries if e["abnormality"] != "NORM"
-        ]
-        rows.append({
-            "path": relpath(path, base),
-            "label": three if classes == "three" else ("normal" if three == "normal" else "abnormal"),
-            "patient_id": str((int(ref[3:]) + 1) // 2),
-            "refnum": ref,
-            "tissue": entries[0]["tissue"],
-            "abnormality": ";".join(dict.fromkeys(e["abnormality"] for e in entries)),
-            "severity": severity,
-            "lesions": json.dumps(lesions, separators=(",", ":")),
-        })
+    rows = [image_row(path.stem.lower(), info[path.stem.lower()], relpath(path, base), classes)
+            for path in images]
     return build_frame(rows, classes_for(classes), "mias", COLUMNS)
+
+
+def image_row(ref: str, entries: Sequence[Mapping[str, object]], path: str,
+              classes: str = "three") -> dict[str, object]:
+    """The manifest row of film ``ref`` from its Info.txt rows (see the module doc)."""
+    severities = {e["severity"] for e in entries}
+    severity = "M" if "M" in severities else "B" if "B" in severities else ""
+    three = {"M": "malignant", "B": "benign", "": "normal"}[severity]
+    lesions = [
+        {k: e[k] for k in ("x", "y", "radius", "abnormality", "severity")}
+        for e in entries if e["abnormality"] != "NORM"
+    ]
+    return {
+        "path": path,
+        "label": three if classes == "three" else ("normal" if three == "normal" else "abnormal"),
+        "patient_id": str((int(ref[3:]) + 1) // 2),
+        "refnum": ref,
+        "tissue": entries[0]["tissue"],
+        "abnormality": ";".join(dict.fromkeys(str(e["abnormality"]) for e in entries)),
+        "severity": severity,
+        "lesions": json.dumps(lesions, separators=(",", ":")),
+    }
 
 
 def mias_lesion_mask(

@@ -17,12 +17,19 @@ under two classes for two different women: ``patient_id`` is ``<Class>/<case>`` 
 ``Benign/0029``). Lesion-mask images (a name containing ``mask``) and non-image files
 (``.ics``) are not listed; neither is anything outside the three class folders (the metadata).
 Columns added: ``case``, ``laterality`` (LEFT/RIGHT) and ``view`` (CC/MLO) from the file name.
+
+``DataWMask.xlsx`` (the release's metadata, sheet ``Data``: ``fullPath`` with backslashes,
+``fileName, View, Side, Status, Tumour_Contour, Tumour_Contour2, Age, Density``), when it sits in
+the variant folder (or is given as ``metadata``), adds ``age`` and ``density`` and is checked
+against the folders: an image whose row gives another class, or that has no row, is an error;
+rows whose image is absent are left out with a warning (a partial copy is fine).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +39,8 @@ from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidd
 CLASSES = ("Normal", "Benign", "Cancer")
 VARIANTS = {"JPEG-8": "MINI-DDSM-Complete-JPEG-8", "PNG-16": "MINI-DDSM-Complete-PNG-16"}
 EXTENSIONS = (".jpg", ".jpeg", ".png")
-COLUMNS = ("case", "laterality", "view")
+COLUMNS = ("case", "laterality", "view", "age", "density")
+METADATA = "DataWMask.xlsx"
 _VIEW = re.compile(r"\.(?P<side>LEFT|RIGHT)_(?P<view>CC|MLO)$", re.IGNORECASE)
 
 
@@ -47,19 +55,70 @@ def _data_dir(base: Path, variant: str | None) -> Path:
     )
 
 
-def load(root: str | os.PathLike, *, variant: str | None = None) -> pd.DataFrame:
+def _mask_path(value: object) -> str:
+    text = "" if pd.isna(value) else str(value).strip()
+    return "" if text in ("", "-") else text.replace("\\", "/")
+
+
+def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
+    """``DataWMask.xlsx`` -> one row per image: ``relpath`` (below the variant folder, POSIX),
+    ``label`` (Status), ``case``, ``laterality``, ``view``, ``age`` (blank where the sheet has
+    none), ``density``, ``mask``, ``mask2`` (lesion-mask paths, blank for none)."""
+    path = Path(path)
+    try:
+        sheet = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+    except Exception as err:  # openpyxl raises many types for a damaged or non-xlsx file
+        raise ValueError(f"miniddsm: cannot read the metadata spreadsheet {path}: {err}") from err
+    need = ["fullPath", "View", "Side", "Status", "Age", "Density"]
+    missing = [c for c in need if c not in sheet.columns]
+    if missing:
+        raise ValueError(f"miniddsm: {path} lacks column(s) {missing} (has {list(sheet.columns)}); "
+                         "expected the release's DataWMask.xlsx")
+    sheet = sheet.fillna("")
+    rel = sheet["fullPath"].str.strip().str.replace("\\", "/", regex=False)
+    parts = rel.str.split("/")
+    bad = sheet.index[(parts.str.len() != 3) | ~sheet["Status"].isin(CLASSES)
+                      | (parts.str[0] != sheet["Status"])]
+    if len(bad):
+        raise ValueError(f"miniddsm: {path}: row(s) {listing([int(i) + 2 for i in bad])} are not "
+                         "'<Status>\\<case>\\<file>' with Status one of " + str(list(CLASSES)))
+    age = pd.to_numeric(sheet["Age"], errors="coerce")
+    out = pd.DataFrame({
+        "relpath": rel, "label": sheet["Status"], "case": parts.str[1],
+        "laterality": sheet["Side"].str.strip().str.upper(),
+        "view": sheet["View"].str.strip().str.upper(),
+        "age": [("" if pd.isna(a) else str(int(a))) for a in age],
+        "density": sheet["Density"].str.strip(),
+        "mask": [_mask_path(v) for v in sheet.get("Tumour_Contour", "")],
+        "mask2": [_mask_path(v) for v in sheet.get("Tumour_Contour2", "")],
+    })
+    dup = out["relpath"][out["relpath"].duplicated()]
+    if len(dup):
+        raise ValueError(f"miniddsm: {path}: image(s) listed twice: {listing(dup)}")
+    return out
+
+
+def load(root: str | os.PathLike, *, variant: str | None = None,
+         metadata: str | os.PathLike | None = None) -> pd.DataFrame:
     """Manifest of the Mini-DDSM mammograms (see module doc for the layout).
 
     Args:
         root: folder holding ``MINI-DDSM-Complete-JPEG-8`` (or the variant folder itself).
         variant: ``"JPEG-8"`` or ``"PNG-16"`` to pick one when both are present.
+        metadata: ``DataWMask.xlsx`` to check the images against (default: the one in the
+            variant folder, when present).
 
-    Columns: path, label, label_index, patient_id (``<Class>/<case>``), case, laterality, view.
+    Columns: path, label, label_index, patient_id (``<Class>/<case>``), case, laterality, view,
+    age, density (blank without metadata).
     """
     if variant is not None:
         choose(variant, tuple(VARIANTS), "variant", "miniddsm")
     base = as_root(root, "miniddsm")
     data = _data_dir(base, variant)
+    meta_path = Path(metadata) if metadata else data / METADATA
+    if metadata and not meta_path.is_file():
+        raise FileNotFoundError(f"miniddsm: metadata spreadsheet {meta_path} not found")
+    meta = read_metadata(meta_path).set_index("relpath") if meta_path.is_file() else None
     rows, loose = [], []
     for label in CLASSES:
         folder = data / label
@@ -81,6 +140,8 @@ def load(root: str | os.PathLike, *, variant: str | None = None) -> pd.DataFrame
                 "case": parts[0],
                 "laterality": view["side"].upper() if view else "",
                 "view": view["view"].upper() if view else "",
+                "age": "", "density": "",
+                "key": path.relative_to(data).as_posix(),  # the metadata's path; not a column
             })
     if loose:
         raise ValueError(
@@ -89,4 +150,31 @@ def load(root: str | os.PathLike, *, variant: str | None = None) -> pd.DataFrame
         )
     if not rows:
         raise ValueError(f"miniddsm: no images in the class folders of {data}")
+    if meta is not None:
+        _check_metadata(rows, meta, data, meta_path)
     return build_frame(rows, CLASSES, "miniddsm", COLUMNS)
+
+
+def _check_metadata(rows: list[dict], meta: pd.DataFrame, data: Path, meta_path: Path) -> None:
+    """Fill age/density from the metadata; every image needs a row of its own class."""
+    unlisted, clash, seen = [], [], set()
+    entries = meta.to_dict("index")
+    for row in rows:
+        key = row["key"]
+        if key not in entries:
+            unlisted.append(row["path"])
+            continue
+        entry = entries[key]
+        seen.add(key)
+        if entry["label"] != row["label"]:
+            clash.append(f"{row['path']} (sheet: {entry['label']})")
+        row["age"], row["density"] = entry["age"], entry["density"]
+    if unlisted or clash:
+        parts = ([f"image(s) without a row: {listing(unlisted)}"] if unlisted else []) + (
+            [f"image(s) in another class folder than their row says: {listing(clash)}"] if clash else [])
+        raise ValueError(f"miniddsm: {meta_path} does not match the images in {data} — "
+                         + "; ".join(parts) + " — fix the folders or pass another metadata file")
+    absent = sorted(set(entries) - seen)
+    if absent:
+        warnings.warn(f"miniddsm: {len(absent)} image(s) listed in {meta_path.name} are not on disk "
+                      f"and are left out: {listing(absent)}", stacklevel=3)

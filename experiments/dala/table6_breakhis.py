@@ -1,0 +1,21 @@
+"""Paper 000 Table 6: DALAResNet50 and 8 baselines on BreakHis, one model per magnification (= paper 001 Table VII).
+
+    python experiments/dala/table6_breakhis.py --data-dir DIR [--quick] [--out reports]
+
+Reproduces it with experiment ``dala-breakhis`` (experiments/dala/*.yaml): the manifest of DIR is
+checked against data_manifests/, split with the committed splits (or afresh with
+--allow-partial / --quick), every model trained and evaluated, and this table's rows printed,
+published beside reproduced; the full report is reports/dala-breakhis/index.html.
+"""
+
+import sys
+
+from breastcam.reproduce.table_script import run_table
+
+
+def main(argv=None) -> int:
+    return run_table("dala-breakhis", "paper 000 Table 6", __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

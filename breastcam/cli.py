@@ -462,10 +462,41 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(json.dumps(summary, indent=2))
     return 0
 
+def _add_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--like", required=True, choices=["breakhis", "bach", "miniddsm", "cddcesm", "mias"],
+                   help="dataset whose reference manifest (data_manifests/<name>.csv) gives names and layout")
+    p.add_argument("--out", required=True, help="folder to write the tree into (the dataset root)")
+    p.add_argument("--fraction", type=float, default=1.0, help="share of each class to write (default 1)")
+    p.add_argument("--size", default=None, help="HxW in pixels instead of the dataset's (e.g. 1600x1000)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from breastcam.data.manifest import read_manifest
+    from breastcam.data.synth_like import synth_like
+    from breastcam.errors import UsageError
+    from breastcam.reproduce.committed import MANIFESTS
+
+    size = None
+    if args.size:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            size = ()
+        if len(size) != 2:
+            raise UsageError(f"--size {args.size!r}: write height x width, e.g. 1600x1000")
+    reference = read_manifest(MANIFESTS / f"{args.like}.csv")
+    rows = synth_like(reference, args.out, args.like, fraction=args.fraction, size=size, seed=args.seed)
+    print(f"wrote {len(rows)} synthetic {args.like} images under {args.out} "
+          f"(names and layout of data_manifests/{args.like}.csv; content is synthetic)")
+    return 0
+
+
 # Every subcommand: (name, help, add-arguments function, run function). Order = order in --help.
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = [
     ("demo", "offline end-to-end demo on generated data (train, evaluate, explain)", _add_demo, _run_demo),
     ("manifest", "list a dataset folder's images with labels and patient ids (a manifest CSV)", _add_manifest, _run_manifest),
+    ("synth", "write a full-size synthetic copy of a dataset (real names, sizes, formats) for rehearsals", _add_synth, _run_synth),
     ("validate", "decode every file of a manifest and report all problems at once", _add_validate, _run_validate),
     ("split", "add a protocol split (dala, ernet, modres; --group patient) to a manifest", _add_split, _run_split),
     ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),

@@ -71,6 +71,8 @@ def cnn_candidates(classes: int):
         for top in (False, True):
             base = count + (features * 1000 + 1000 if top else 0)
             feats = 1000 if top else features
+            if top:  # the ImageNet model as it is, its 1000-way fc the only classifier
+                yield f"{name} +1000-class fc, no other head", base
             for pooled in ((feats,) if top else (feats, 2 * feats)):
                 for head, n in _heads(pooled, classes):
                     yield f"{name}{' +1000-class fc' if top else ''}, pooled {pooled}, head {head}", base + n

@@ -5,7 +5,7 @@
 | ``none`` | — | nothing |
 | ``dala`` | A, DALAResNet50 | online: random rotation + horizontal flip (Keras layers) |
 | ``ernet`` | B, ERNet | online: random translation + rotation, then Augmentor flips and crops |
-| ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 4 copies per training image |
+| ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 5 copies per training image |
 
 Online recipes are callables on a float32 batch [B, H, W, 3] in [0, 255] returning the same
 shape; ``breastcam.data.make_dataset`` applies them after batching, to the training split only
@@ -42,7 +42,7 @@ RECIPES: dict[str, Recipe] = {
         "modres",
         "C",
         False,
-        "offline hflip/vflip/shift/shear copies of the training split (5x): expand_modres",
+        "offline hflip/vflip/shift/shear/rotate copies of the training split (6x): expand_modres",
     ),
 }
 

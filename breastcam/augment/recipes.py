@@ -4,7 +4,7 @@
 |---|---|---|
 | ``none`` | — | nothing |
 | ``dala`` | A, DALAResNet50 | online: random rotation + horizontal flip (Keras layers) |
-| ``ernet`` | B, ERNet | online: random translation + rotation, then Augmentor flips and crops |
+| ``ernet`` | B, ERNet | online: random translation + rotation + zoom, then Augmentor centring crop, flips and crops |
 | ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 5 copies per training image |
 
 Online recipes are callables on a float32 batch [B, H, W, 3] in [0, 255] returning the same
@@ -36,7 +36,7 @@ RECIPES: dict[str, Recipe] = {
     "none": Recipe("none", "", True, "no augmentation"),
     "dala": Recipe("dala", "A", True, "random rotation + horizontal flip (Keras layers)"),
     "ernet": Recipe(
-        "ernet", "B", True, "random translation + rotation, then Augmentor flips and crops"
+        "ernet", "B", True, "random translation + rotation + zoom, then Augmentor centring crop, flips and crops"
     ),
     "modres": Recipe(
         "modres",

@@ -120,9 +120,11 @@ def _resnet50_application(num_classes, input_shape, weights, *, name, dropout):
 def build_resnet50(num_classes, input_shape, weights=None, *, dropout: float = 0.0) -> keras.Model:
     """``keras.applications.ResNet50`` backbone + GAP -> (Dropout) -> logits -> softmax.
 
-    Paper A trains its baselines with dropout 0.25 (pass ``dropout=0.25``); paper C's
-    unmodified ResNet50 has none. The published counts (21.8 M) do not match any standard
-    ResNet50 with a linear head (PyTorch: 23,512,130 for 2 classes) and are shown as printed.
+    Paper A trains its baselines with dropout 0.25 (``experiments/dala/*.yaml`` pass
+    ``dropout=0.25``); paper C's unmodified ResNet50 has none. Paper A's printed count,
+    21,797,672, is exactly torchvision's ResNet-34 with its 1000-class fc, not a ResNet50 (PyTorch:
+    23,512,130 for 2 classes); ``breastcam.models.param_check`` reproduces it, this builder stays
+    the ResNet50 the papers name.
     """
     _, model = _resnet50_application(num_classes, input_shape, weights, name="resnet50", dropout=dropout)
     return model

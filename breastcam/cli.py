@@ -208,6 +208,8 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=int, default=None, metavar="N", help="build every model at N x N instead of its default size")
     p.add_argument("--no-flops", action="store_true", help="skip the GFLOPs column")
     p.add_argument("--out", default=None, help="also write the table to this file")
+    p.add_argument("--no-published-counts", action="store_true",
+                   help="skip the table of the papers' printed parameter counts and their reproduction")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -217,6 +219,14 @@ def _run_models(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
     table = size_table(names, flops=not args.no_flops, input_size=args.input_size)
     text = table.to_csv(index=False) if args.format == "csv" else to_markdown(table)
+    if not args.no_published_counts:  # issue 11: which printed count is reproduced, and how
+        from breastcam.models.param_check import published_count_table
+
+        counts = published_count_table(names)
+        if len(counts):
+            text += "\n" + (counts.to_csv(index=False) if args.format == "csv" else
+                            "Published parameter counts (✓ reproduced exactly; offset = Keras' BN "
+                            "statistics and conv biases, not in PyTorch's count):\n\n" + to_markdown(counts))
     sys.stdout.write(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -52,6 +52,7 @@ def export_model(
     out = Path(out)
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     cam_params = {"version": 2, "n_samples": 8, "sigma": 0.1, "kernel_size": None, "seed": 0,
+                  "average": "raw",  # paper 001 eq. 8
                   **(cam_params or {})}
     meta = {
         "class_names": list(class_names),

@@ -1,8 +1,8 @@
 """Paper C's (Modified ResNet50) augmentation: offline copies of the training split, written once.
 
-Paper C adds a horizontally flipped, a vertically flipped, a shifted and a sheared copy of every
-training image (5x), and did so before splitting, which leaks copies of test images into
-training. :func:`expand_modres` works on a manifest that is already split and copies only rows
+Paper C adds a horizontally flipped, a vertically flipped, a rotated (+-20 degrees, section 3.3),
+a shifted (Algorithm 1) and a sheared copy of every training image (6x), and did so before
+splitting, which leaks copies of test images into training. :func:`expand_modres` works on a manifest that is already split and copies only rows
 with ``split == "train"``; validation and test rows are never touched.
 
 Each copy is a PNG under ``out_dir`` (same sub-folders as the original's relative path, the kind
@@ -15,8 +15,8 @@ copy every column of their original (label, patient, magnification, fold ...), a
 - ``split = "train"``, ``augmented_from`` = the original's ``path``, ``augmentation`` = the kind.
 Original rows get empty ``augmented_from`` and ``augmentation``.
 
-Parameters the paper leaves open: shifts up to 10 % of each side, shear angle uniform in
-[-16, 16] degrees (paper C's text), optional ``rotate`` copies in [-20, 20] degrees; borders
+Parameters the paper leaves open: shifts up to 10 % of each side; the paper gives the shear
+angle, uniform in [-16, 16] degrees, and the rotation, in [-20, 20] degrees (section 3.3); borders
 replicated (Keras ``ImageDataGenerator``'s default fill, "nearest"). Every draw comes from a
 generator seeded by ``seed`` and the original's path, so the copies do not depend on row order.
 
@@ -95,7 +95,7 @@ def expand_modres(
     out_dir: str | os.PathLike,
     *,
     seed: int = 0,
-    copies: Sequence[str] = ("hflip", "vflip", "shift", "shear"),
+    copies: Sequence[str] = KINDS,  # all five: paper 004 section 3.3 + Algorithm 1
     shift_range: float = SHIFT_RANGE,
     shear_range: float = SHEAR_RANGE,
     rotation_range: float = ROTATION_RANGE,

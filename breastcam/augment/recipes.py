@@ -4,8 +4,8 @@
 |---|---|---|
 | ``none`` | — | nothing |
 | ``dala`` | A, DALAResNet50 | online: random rotation + horizontal flip (Keras layers) |
-| ``ernet`` | B, ERNet | online: random translation + rotation, then Augmentor flips and crops |
-| ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 4 copies per training image |
+| ``ernet`` | B, ERNet | online: random translation + rotation + zoom, then Augmentor centring crop, flips and crops |
+| ``modres`` | C, Modified ResNet50 | offline: ``expand_modres`` writes 5 copies per training image |
 
 Online recipes are callables on a float32 batch [B, H, W, 3] in [0, 255] returning the same
 shape; ``breastcam.data.make_dataset`` applies them after batching, to the training split only
@@ -36,13 +36,13 @@ RECIPES: dict[str, Recipe] = {
     "none": Recipe("none", "", True, "no augmentation"),
     "dala": Recipe("dala", "A", True, "random rotation + horizontal flip (Keras layers)"),
     "ernet": Recipe(
-        "ernet", "B", True, "random translation + rotation, then Augmentor flips and crops"
+        "ernet", "B", True, "random translation + rotation + zoom, then Augmentor centring crop, flips and crops"
     ),
     "modres": Recipe(
         "modres",
         "C",
         False,
-        "offline hflip/vflip/shift/shear copies of the training split (5x): expand_modres",
+        "offline hflip/vflip/shift/shear/rotate copies of the training split (6x): expand_modres",
     ),
 }
 

@@ -8,6 +8,12 @@ Grad-CAM of each, a weighted average of the N maps with weights falling linearly
 (``np.linspace(1, 0.5, N)``, normalised to sum 1), Otsu on the average, values ``> T`` kept, then a
 morphological opening followed by a closing of the kept region (elliptical kernel).
 
+The average is paper 001's eq. 8, ``L_avg = sum_i w_i L^(i) / sum_i w_i``, over the **raw** noisy
+maps ``L^(i) = ReLU(sum_k alpha_k A^k)`` (eq. 6, bilinearly resized to the input): a noisy copy
+with a stronger response weighs more. ``average="normalised"`` min-max normalises each noisy map
+before averaging (every copy weighs the same; breastcam's earlier behaviour). Either way the
+average is then min-max normalised for Otsu (paper 001 eq. 9 thresholds a map in [0, 1]).
+
 Choices the papers leave open (all parameters):
 
 - ``sigma`` is a fraction of each image's own input range (``max - min`` over its pixels and
@@ -35,7 +41,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from breastcam.explain.base import normalize_maps
+from breastcam.explain.base import normalize_maps, resize_maps
 from breastcam.explain.gradcam import GradCAM
 
 
@@ -58,6 +64,25 @@ def noise_weights(n_samples: int) -> np.ndarray:
     return (w / w.sum()).astype(np.float32)
 
 
+#: How the noisy maps are averaged: "raw" (paper 001 eq. 8) or "normalised" (each map first).
+AVERAGES = ("raw", "normalised")
+
+
+def average_noisy_maps(maps: tf.Tensor, average: str = "raw") -> tf.Tensor:
+    """``[B, N, H, W]`` raw (ReLU, resized) noisy maps -> ``[B, H, W]`` weighted average in [0, 1].
+
+    Shared by the Python engine and the graph version (:mod:`breastcam.explain.dtgradcam_graph`).
+    """
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+    maps = tf.convert_to_tensor(maps, tf.float32)
+    if average == "normalised":
+        shape = tf.shape(maps)
+        maps = tf.reshape(normalize_maps(tf.reshape(maps, (-1, shape[2], shape[3]))), shape)
+    n = maps.shape[1]
+    return normalize_maps(tf.tensordot(maps, tf.constant(noise_weights(n)), axes=[[1], [0]]))
+
+
 class DTGradCAM(GradCAM):
     name = "dtgradcam"
 
@@ -71,9 +96,13 @@ class DTGradCAM(GradCAM):
         sigma: float = 0.1,
         kernel_size: int | None = None,
         seed: int = 0,
+        average: str = "raw",
         batch_size: int = 32,
     ):
         super().__init__(model, layer, batch_size=batch_size)
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {AVERAGES} (paper 001 eq. 8: 'raw'), got {average!r}")
+        self.average = average
         if version not in (1, 2):
             raise ValueError(f"version must be 1 (Grad-CAM + Otsu) or 2 (noise-averaged), got {version!r}")
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
@@ -95,6 +124,10 @@ class DTGradCAM(GradCAM):
         self.last_averaged_: np.ndarray | None = None
         self.last_masks_: np.ndarray | None = None
 
+    def finish(self, low: tf.Tensor, size) -> tf.Tensor:
+        """ReLU and resize only: the noisy maps are averaged raw (eq. 8); normalised later."""
+        return resize_maps(tf.nn.relu(low), size)
+
     def _predict(self, x, targets):
         _, logits = self.forward(x)
         return self.resolve_targets(logits, targets), tf.nn.softmax(logits, axis=-1)
@@ -108,7 +141,7 @@ class DTGradCAM(GradCAM):
         return self._noise[key]
 
     def averaged_maps(self, x: np.ndarray, targets: np.ndarray):
-        """Version 2's normalised noise-averaged Grad-CAM maps, targets and clean probabilities."""
+        """Version 2's noise-averaged Grad-CAM maps (in [0, 1]), targets and clean probabilities."""
         x_t = tf.constant(x)
         t, probs = self._predict_fn(x_t, tf.constant(targets))
         b, n = x.shape[0], self.n_samples
@@ -121,12 +154,12 @@ class DTGradCAM(GradCAM):
             m, _, _ = self._compiled(copies[start:start + self.batch_size], copy_targets[start:start + self.batch_size])
             maps.append(m)
         maps = tf.reshape(tf.concat(maps, 0), (b, n, *x.shape[1:3]))
-        avg = tf.tensordot(maps, tf.constant(noise_weights(n)), axes=[[1], [0]])
-        return normalize_maps(avg).numpy(), t.numpy(), probs.numpy()
+        return average_noisy_maps(maps, self.average).numpy(), t.numpy(), probs.numpy()
 
     def _maps(self, x, targets):
         if self.version == 1:
-            avg, t, probs = super()._maps(x, targets)
+            raw, t, probs = super()._maps(x, targets)
+            avg = normalize_maps(tf.constant(raw)).numpy()
         else:
             avg, t, probs = self.averaged_maps(x, targets)
         h, w = avg.shape[1:3]

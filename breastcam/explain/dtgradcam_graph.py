@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from breastcam.explain.base import normalize_maps
-from breastcam.explain.dtgradcam import DTGradCAM, default_kernel_size, noise_weights
+from breastcam.explain.dtgradcam import DTGradCAM, average_noisy_maps, default_kernel_size
 from breastcam.explain.graph_ops import ellipse_kernel, open_close, otsu_thresholds
 
 
@@ -29,7 +29,6 @@ def dtgradcam_graph(cam: DTGradCAM):
     h, w = in_shape[:2]
     n = cam.n_samples
     noise = cam.noise(in_shape) if cam.version == 2 else None
-    weights = tf.constant(noise_weights(n))
     k = default_kernel_size(h, w) if cam.kernel_size is None else int(cam.kernel_size)
     kernel = ellipse_kernel(k) if cam.version == 2 and k > 0 else None
 
@@ -40,14 +39,13 @@ def dtgradcam_graph(cam: DTGradCAM):
         t = cam.resolve_targets(logits, targets)
         probs = tf.nn.softmax(logits, axis=-1)
         if cam.version == 1:
-            avg, _, _ = cam._compute(x, t)
+            avg = normalize_maps(cam._compute(x, t)[0])  # DTGradCAM.finish leaves maps raw
         else:
             span = tf.reduce_max(x, axis=[1, 2, 3]) - tf.reduce_min(x, axis=[1, 2, 3])
             sigma = tf.reshape(cam.sigma * span, (-1, 1, 1, 1, 1))
             copies = tf.reshape(x[:, None] + sigma * noise[None], (-1, *in_shape))
             maps, _, _ = cam._compute(copies, tf.repeat(t, n))
-            maps = tf.reshape(maps, (-1, n, h, w))
-            avg = normalize_maps(tf.tensordot(maps, weights, axes=[[1], [0]]))
+            avg = average_noisy_maps(tf.reshape(maps, (-1, n, h, w)), cam.average)
         u8 = tf.cast(tf.clip_by_value(tf.round(avg * 255.0), 0.0, 255.0), tf.int32)
         thresholds = otsu_thresholds(u8)
         keep = tf.cast(u8 > thresholds[:, None, None], tf.float32)

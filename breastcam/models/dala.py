@@ -6,11 +6,13 @@ ResNet50 (ImageNet) -> one dual-activation lightweight attention module -> GAP -
 4 (``conv5_block3_out``, C = 2048), it has 526,464 parameters.
 
 Parameter counts: the paper prints 24,040,643 (3 classes) and 24,042,692 (4 classes), i.e.
-PyTorch's ResNet50 without fc (23,508,032) + 526,464 + 2,049 per class. Keras' ResNet50 has
-79,680 more (26,560 conv biases + 53,120 BatchNorm moving statistics, which Keras counts and
-PyTorch's ``parameters()`` does not), so here ``count_params() == published + 79,680`` exactly.
-The 2-class figure of paper 000 Table 7 (25,611,842) does not fit that pattern (it would be
-24,038,594); it is registered as printed and the size table shows the gap.
+PyTorch's ResNet50 without fc (23,508,032) + 526,464 (``reduction=16``) + 2,049 per class, and
+25,611,842 for BreakHis' 2 classes (paper 000 Table 7) = 23,508,032 + 2,099,712 (the module
+with ``reduction=4``: 2*2048*512 + 512 + 2048) + 2 * 2,049. So each experiment builds the
+reduction its count implies (``experiments/dala/*.yaml``: 4 for BreakHis, 16 for BACH and
+Mini-DDSM). Keras' ResNet50 has 79,680 more (26,560 conv biases + 53,120 BatchNorm moving
+statistics, which Keras counts and PyTorch's ``parameters()`` does not), so here
+``count_params() == published + 79,680`` exactly (``breastcam.models.param_check``).
 """
 
 from __future__ import annotations

@@ -79,8 +79,30 @@ def _residual_branch(x, filters, stride, block_type, name):
     return _conv_bn(x, filters, 3, 1, f"{name}_2", padding="same")
 
 
-def _stage(x, filters, blocks, stride, block_type, name):
-    """Block A (projection shortcut) then Block B's with ER connections; returns the output."""
+#: ER connection readings: "weighted" (SPEC section 4, the default: the count-consistent one) and
+#: "paper" (paper 003 section 3.2 / eq. 10 taken literally: an ER path of convolutions).
+ER_CONNECTIONS = ("weighted", "paper")
+
+
+def _er_path(x, filters, out_channels, name):
+    """Paper 003 section 3.2: the ER shortcut "includes a 1x1 convolutional block accompanied by
+    two 3x3 convolutional blocks, operating on the previous feature maps" (BN + ReLU between)."""
+    x = keras.layers.Activation("relu", name=f"{name}_a_relu")(_conv_bn(x, filters, 1, 1, f"{name}_a"))
+    x = keras.layers.Activation("relu", name=f"{name}_b_relu")(_conv_bn(x, filters, 3, 1, f"{name}_b", padding="same"))
+    return _conv_bn(x, out_channels, 3, 1, f"{name}_c", padding="same")
+
+
+def _stage(x, filters, blocks, stride, block_type, name, er_connection="weighted"):
+    """Block A (projection shortcut) then Block B's with ER connections; returns the output.
+
+    ``er_connection="weighted"``: ``x_j = ReLU(F_j(x_{j-1}) + sum_i w_j^i N(x_i))``.
+    ``"paper"`` (eq. 10 literally, ``F_l = h_l[sum_i ER_l^i(x_i) + x_l]``): the ER terms go
+    *inside* the block's convolutions and pass through an ER path of a 1x1 and two 3x3
+    convolutions, ``x_j = ReLU(F_j(x_{j-1} + ERPath_j(sum_i w_j^i N(x_i))))``, with no identity
+    shortcut ("the proposed network incorporates neither dense concatenation nor identity
+    shortcuts", section 1). It adds convolutions that the paper's ERNet-50 count (25.56 M, the
+    same as ResNet-50's) leaves no room for: see ``breastcam models``.
+    """
     out_channels = 4 * filters if block_type == "bottleneck" else filters
     block = f"{name}_block1"
     shortcut = _conv_bn(x, out_channels, 1, stride, f"{block}_0")
@@ -97,8 +119,13 @@ def _stage(x, filters, blocks, stride, block_type, name):
         )
         block = f"{name}_block{j}"
         er = ERWeightedSum(name=f"{block}_er")(list(normalised))
-        residual = _residual_branch(x, filters, 1, block_type, block)
-        x = keras.layers.Add(name=f"{block}_add")([er, residual])
+        if er_connection == "paper":
+            er = _er_path(er, filters, out_channels, f"{block}_er_path")
+            inside = keras.layers.Add(name=f"{block}_er_in")([x, er])
+            x = _residual_branch(inside, filters, 1, block_type, block)
+        else:
+            residual = _residual_branch(x, filters, 1, block_type, block)
+            x = keras.layers.Add(name=f"{block}_add")([er, residual])
         x = keras.layers.Activation("relu", name=f"{block}_out")(x)
     return x
 
@@ -110,6 +137,7 @@ def ernet(
     weights: str | None = None,
     *,
     dropout: float = 0.0,
+    er_connection: str = "weighted",
     name: str | None = None,
 ) -> keras.Model:
     """ERNet of ``depth`` in {18, 34, 50, 101}: root block, four stages, GAP, Dense, softmax.
@@ -117,8 +145,11 @@ def ernet(
     ``weights``: ``None``, ``"imagenet"`` (ERNet-50/101 only: copied by layer name from
     ``keras.applications.ResNet50/101``; the ER normalisations and weights keep their
     initialisation) or the path of a weights file. ``dropout`` before the classifier is 0 in
-    paper 003 (which names none).
+    paper 003 (which names none). ``er_connection``: ``"weighted"`` (default, SPEC section 4) or
+    ``"paper"`` (eq. 10 literally, with convolutions on the ER path; see :func:`_stage`).
     """
+    if er_connection not in ER_CONNECTIONS:
+        raise ValueError(f"er_connection must be one of {ER_CONNECTIONS}, got {er_connection!r}")
     if depth not in DEPTHS:
         raise ValueError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
     if weights == "imagenet" and depth not in _IMAGENET_APPS:
@@ -133,7 +164,8 @@ def ernet(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = resnet_stem(inputs)  # conv1 + pool1, Keras' names
     for stage, (filters, n_blocks) in enumerate(zip(STAGE_FILTERS, blocks)):
-        x = _stage(x, filters, n_blocks, 1 if stage == 0 else 2, block_type, name=f"conv{stage + 2}")
+        x = _stage(x, filters, n_blocks, 1 if stage == 0 else 2, block_type, name=f"conv{stage + 2}",
+                   er_connection=er_connection)
     outputs = classification_head(x, num_classes, pooling="avg", dropout=dropout)
     model = keras.Model(inputs, outputs, name=name or f"ernet{depth}")
 
@@ -170,7 +202,7 @@ def _register(depth: int, published: int):
         return ernet(depth, num_classes, input_shape, weights, **options)
 
     build.__name__ = build.__qualname__ = f"ernet{depth}"
-    build.__doc__ = f"ERNet-{depth} (paper 003); options: dropout."
+    build.__doc__ = f"ERNet-{depth} (paper 003); options: dropout, er_connection ('weighted' | 'paper')."
     return build
 
 

@@ -11,8 +11,8 @@ Registered here:
 
 - ``resnet50``: ``keras.applications.ResNet50`` + GAP -> (Dropout) -> logits -> softmax.
 - ``resnet50_frozen10``: paper C (Gharaibeh et al.): the same at 112 x 112 with every backbone
-  layer frozen except the last ``trainable_last`` (10) — BatchNormalization among them stays
-  trainable — then GAP -> logits -> softmax.
+  layer frozen except the last ``trainable_last`` (10) and every BatchNormalization layer
+  (paper 004 Algorithm 1, ``include_batchnorm=True``), then GAP -> logits -> softmax.
 """
 
 from __future__ import annotations
@@ -120,9 +120,11 @@ def _resnet50_application(num_classes, input_shape, weights, *, name, dropout):
 def build_resnet50(num_classes, input_shape, weights=None, *, dropout: float = 0.0) -> keras.Model:
     """``keras.applications.ResNet50`` backbone + GAP -> (Dropout) -> logits -> softmax.
 
-    Paper A trains its baselines with dropout 0.25 (pass ``dropout=0.25``); paper C's
-    unmodified ResNet50 has none. The published counts (21.8 M) do not match any standard
-    ResNet50 with a linear head (PyTorch: 23,512,130 for 2 classes) and are shown as printed.
+    Paper A trains its baselines with dropout 0.25 (``experiments/dala/*.yaml`` pass
+    ``dropout=0.25``); paper C's unmodified ResNet50 has none. Paper A's printed count,
+    21,797,672, is exactly torchvision's ResNet-34 with its 1000-class fc, not a ResNet50 (PyTorch:
+    23,512,130 for 2 classes); ``breastcam.models.param_check`` reproduces it, this builder stays
+    the ResNet50 the papers name.
     """
     _, model = _resnet50_application(num_classes, input_shape, weights, name="resnet50", dropout=dropout)
     return model
@@ -136,20 +138,33 @@ def build_resnet50(num_classes, input_shape, weights=None, *, dropout: float = 0
     paper="C",
     source="paper 004 (Gharaibeh et al.), Algorithm 1",
 )
-def build_resnet50_frozen10(num_classes, input_shape, weights=None, *, trainable_last: int = 10, dropout: float = 0.0) -> keras.Model:
-    """Paper C's "modified ResNet50": all backbone layers frozen except the last ``trainable_last``.
+def build_resnet50_frozen10(
+    num_classes,
+    input_shape,
+    weights=None,
+    *,
+    trainable_last: int = 10,
+    train_batchnorm: bool = True,
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Paper C's "modified ResNet50": backbone frozen except the last ``trainable_last`` layers
+    and (``train_batchnorm=True``, the paper) every BatchNormalization layer.
 
-    The count is over the Keras application's layer list (input layer included), so the last
-    10 are ``conv5_block3_1_conv`` ... ``conv5_block3_out`` (3 convs, 3 BatchNorms with weights);
-    BatchNormalization among them stays trainable (``include_batchnorm=True`` in the paper's
-    pseudo-code). The head (GAP -> logits -> softmax) is trainable.
+    Paper 004 section 3.7: "frozen ... except for the last 10 layers and any bulk flattening
+    layers" (batch normalisation, garbled), Algorithm 1: ``Set Trainable Layers(model,
+    trainable layers=10, include_batchnorm=True)``. The count is over the Keras application's
+    layer list (input layer included), so the last 10 are ``conv5_block3_1_conv`` ...
+    ``conv5_block3_out``. Trainable BN layers also update their moving statistics in ``fit``.
+    ``train_batchnorm=False`` freezes the BN layers outside the last 10 (the earlier breastcam behaviour).
+    The head (GAP -> logits -> softmax) is trainable.
     """
     if not isinstance(trainable_last, int) or trainable_last < 0:
         raise ValueError(f"trainable_last must be an int >= 0, got {trainable_last!r}")
     app, model = _resnet50_application(num_classes, input_shape, weights, name="resnet50_frozen10", dropout=dropout)
     n_frozen = len(app.layers) - trainable_last
     for i, layer in enumerate(app.layers):
-        layer.trainable = i >= n_frozen
+        is_bn = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = i >= n_frozen or (bool(train_batchnorm) and is_bn)
     return model
 
 

@@ -209,8 +209,9 @@ _SOURCE_A = "paper 000 Table 7 / paper 001 Tables IX-X (BreakHis 2, Mini-DDSM 3,
     paper="A",
     published_params={2: 51_375_106, 3: 51_376_131, 4: 51_385_352},
     source=_SOURCE_A + "; these do NOT fit ViT-B/16 (85.8 M backbone): the +1,025 per class "
-    "points to a 1,024-wide final layer, so the paper's 'ViT' was some other configuration; "
-    "breastcam builds ViT-B/16 as SPEC §3 names it",
+    "points to a 1,024-wide final layer, so the paper's 'ViT' was some other configuration "
+    "(width 1024, 4 blocks, patch 16 fits the 2- and 3-class counts exactly: "
+    "breastcam.models.param_check); breastcam builds ViT-B/16 as SPEC §3 names it",
 )
 def vit_b16(num_classes, input_shape, weights, **options):
     """ViT-B/16 (patch 16, 12 layers, hidden 768, 12 heads, MLP 3072)."""

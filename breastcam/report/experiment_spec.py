@@ -33,6 +33,7 @@ PAPERS = ("A", "B", "C")
 PROTOCOLS = ("dala", "ernet", "modres", "patient")
 SUBSET_MODES = ("separate", "pooled")
 NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
+NOT_EXPERIMENT_FILES = ("deviations.yaml",)  # a paper's deviations (breastcam.report.deviations)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
 
@@ -134,7 +135,7 @@ def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
 def _experiment_files(root: Path) -> list[Path]:
     files = []
     for path in sorted(root.glob("*/*.yaml")):
-        if path.parent.name not in NOT_EXPERIMENT_DIRS:
+        if path.parent.name not in NOT_EXPERIMENT_DIRS and path.name not in NOT_EXPERIMENT_FILES:
             files.append(path)
     return files
 

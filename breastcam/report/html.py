@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.report.deviations import deviations_for
 from breastcam.report.tables import COMPARISON_COLUMNS, format_cell, to_markdown
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
@@ -40,12 +41,21 @@ figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: .9em; color: #555; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: .8em; overflow-x: auto; }
 .deviations li { color: #8a4b00; }
+table.paper-deviations td { white-space: normal; vertical-align: top; }
 dl.meta { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
 dl.meta dt { font-weight: 600; }
 dl.meta dd { margin: 0; }
 """
 
 _DISPLAY_NAMES = {"ci": "95% CI", "published_in_ci": "published in CI"}
+_DEVIATION_COLUMNS = {"what": "what", "paper": "the paper says", "section": "where", "breastcam": "breastcam does",
+                      "reason": "why", "source": "set in"}
+
+
+def _paper_deviations(experiment: Mapping) -> pd.DataFrame:
+    """The paper's deviations that concern this experiment (experiments/<paper>/deviations.yaml)."""
+    rows = deviations_for(experiment)
+    return pd.DataFrame(rows, columns=list(_DEVIATION_COLUMNS)).rename(columns=_DEVIATION_COLUMNS)
 
 
 def _plain(obj: Any) -> Any:
@@ -215,9 +225,13 @@ def write_report(
         '<dl class="meta">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta) + "</dl>",
         "<h2>Deviations from the paper</h2>",
     ]
+    paper_devs = _paper_deviations(experiment)
+    if len(paper_devs):
+        parts.append(table_html(paper_devs).replace("<table", '<table class="paper-deviations"', 1))
     if deviations:
+        parts.append("<p>This run:</p>" if len(paper_devs) else "")
         parts.append('<ul class="deviations">' + "".join(f"<li>{esc(d)}</li>" for d in deviations) + "</ul>")
-    else:
+    elif not len(paper_devs):
         parts.append("<p>None recorded.</p>")
     parts.append("<h2>Published vs reproduced</h2>")
     if not len(shown):
@@ -242,7 +256,11 @@ def write_report(
 
     md = [f"# {title}", ""]
     md += [f"- **{k}**: {v}" for k, v in meta] + ["", "## Deviations from the paper", ""]
-    md += [f"- {d}" for d in deviations] if deviations else ["None recorded."]
+    if len(paper_devs):
+        md.append(to_markdown(paper_devs))
+    md += (["This run:", ""] if len(paper_devs) and deviations else []) + [f"- {d}" for d in deviations]
+    if not deviations and not len(paper_devs):
+        md.append("None recorded.")
     md += ["", "## Published vs reproduced", ""]
     if not len(shown):
         md.append("No rows.\n")

@@ -66,7 +66,7 @@ def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
 
 
 def _modres_manifest(plan: Plan, job: SplitJob, df: pd.DataFrame) -> Path:
-    """Paper C's 5x copies of the training split only; returns the expanded manifest."""
+    """Paper C's 6x copies of the training split only; returns the expanded manifest."""
     from breastcam.augment import expand_modres
 
     folder = plan.out_dir / "modres" / job.key

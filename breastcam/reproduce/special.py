@@ -143,13 +143,18 @@ def params_table(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     for name in models_:
         spec = exp["model_specs"][name]
         log(f"counting parameters of {name}")
+        by_dataset = exp["evaluate"].get("options_by_dataset") or {}  # e.g. DALA's r per dataset
         try:
-            counts = _params(spec["model"], dict(spec["options"]), sorted(set(classes.values())))
+            counts = {}
+            for dataset, c in classes.items():
+                extra = dict((by_dataset.get(dataset) or {}).get(spec["model"]) or {})
+                options = {**dict(spec["options"]), **extra}
+                counts[dataset] = _params(spec["model"], options, [c])[c]
         except Exception as err:  # an unregistered model must not hide the others' counts
             notes.append(f"{name}: not built ({type(err).__name__}: {err})")
             continue
-        for dataset, c in classes.items():
-            rows.append({**_row(exp, "all", "params", counts[c], model=name), "dataset": dataset})
+        for dataset in classes:
+            rows.append({**_row(exp, "all", "params", counts[dataset], model=name), "dataset": dataset})
         flops = _flops(spec["model"], dict(spec["options"]))
         if flops is not None:
             rows.append(_row(exp, "all", "flops", flops, model=name))

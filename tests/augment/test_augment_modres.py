@@ -1,4 +1,4 @@
-"""Paper C's offline expansion: training split x5, copies written once and recorded."""
+"""Paper C's offline expansion: training split x6, copies written once and recorded."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def split_manifest(breakhis_root):
     return df
 
 
-def test_training_split_times_five(tmp_path, breakhis_root, split_manifest):
+def test_training_split_times_six_rotation_included_by_default(tmp_path, breakhis_root, split_manifest):
     out = expand_modres(split_manifest, breakhis_root, tmp_path / "aug", seed=0)
     counts = out["split"].value_counts()
     before = split_manifest["split"].value_counts()
-    assert counts["train"] == 5 * before["train"]
+    # paper 004: flips, rotation +-20 deg, shear (section 3.3) and shift (Algorithm 1)
+    assert counts["train"] == 6 * before["train"]
     assert counts["val"] == before["val"] and counts["test"] == before["test"]
     original = out.iloc[: len(split_manifest)]
     pd.testing.assert_frame_equal(
@@ -33,7 +34,7 @@ def test_training_split_times_five(tmp_path, breakhis_root, split_manifest):
     assert (original["augmentation"] == "").all() and (original["augmented_from"] == "").all()
     new = out.iloc[len(split_manifest) :]
     assert (new["split"] == "train").all()
-    assert sorted(new["augmentation"].unique()) == ["hflip", "shear", "shift", "vflip"]
+    assert sorted(new["augmentation"].unique()) == ["hflip", "rotate", "shear", "shift", "vflip"]
     train_paths = set(split_manifest.loc[split_manifest["split"] == "train", "path"])
     assert set(new["augmented_from"]) == train_paths
     for _, row in new.iterrows():
@@ -51,7 +52,7 @@ def test_copies_are_the_named_transforms(tmp_path, breakhis_root, split_manifest
     }
     np.testing.assert_array_equal(copies["hflip"], source[:, ::-1])
     np.testing.assert_array_equal(copies["vflip"], source[::-1])
-    for kind in ("shift", "shear"):
+    for kind in ("shift", "shear", "rotate"):
         assert copies[kind].shape == source.shape and copies[kind].dtype == source.dtype
         assert not np.array_equal(copies[kind], source)
 

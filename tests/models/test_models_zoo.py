@@ -116,7 +116,8 @@ def test_models_zoo_vgg16_count_matches_paper():
 
 
 def test_models_zoo_frozen10_trains_last_ten_layers_and_head():
-    model = _model("resnet50_frozen10")
+    # train_batchnorm=False: only the last 10 (the paper's BN-trainable default: test_models_fidelity)
+    model = models.build("resnet50_frozen10", 2, input_shape=SIZE, train_batchnorm=False)
     trainable = [layer.name for layer in model.layers if layer.trainable and not isinstance(layer, keras.layers.InputLayer)]
     backbone_last10 = [
         "conv5_block3_1_conv", "conv5_block3_1_bn", "conv5_block3_1_relu", "conv5_block3_2_conv",

@@ -90,7 +90,7 @@ def test_placement_variants_merge_shared_and_own_options():
     assert exp["models"] == [f"dalaresnet50_stage{i}" for i in (1, 2, 3, 4)]
     spec = exp["model_specs"]["dalaresnet50_stage2"]
     assert spec == {"model": "dalaresnet50",
-                    "options": {"gate": "relu", "reduction": 16, "dropout": 0.25, "attention_stage": 2}}
+                    "options": {"gate": "relu", "reduction": 4, "dropout": 0.25, "attention_stage": 2}}
 
 
 def test_resolve_train_picks_per_model_values_and_quick_overrides():

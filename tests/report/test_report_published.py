@@ -21,7 +21,7 @@ from breastcam.report.published import (
 TABLES = published_tables()
 # Every table the project transcribes (paper number, table number in arabic digits).
 EXPECTED = {("000", t) for t in ("3", "4", "5", "6", "7")} | {
-    ("001", t) for t in ("2", "6", "7", "8", "9", "10", "11", "12", "14")} | {
+    ("001", t) for t in ("2", "4", "5", "6", "7", "8", "9", "10", "11", "12", "14")} | {
     ("003", "1"), ("003", "2"), ("004", "2"), ("004", "3")}
 KEY = ["dataset", "subset", "model", "metric"]
 
@@ -80,6 +80,15 @@ def test_csv_parses_with_the_columns_and_values_agree_with_printed(table):
         ("003", 2, "breakhis", "200", "ernet50", "accuracy", 0.9591, "95.91"),
         ("004", 2, "cddcesm", "all", "resnet50_frozen10", "accuracy", 0.892, "0.892"),
         ("004", 3, "mias", "all", "resnet50_frozen10", "accuracy", 0.983, "0.9830"),
+        # issue 11: class counts of 001 Tables IV-V; paper 004's section-2 comparators and Fig. 5
+        ("001", "IV", "bach", "all", "", "n_InSitu", 100, "100"),
+        ("001", "IV", "bach", "all", "", "n_total", 400, "400"),
+        ("001", "V", "miniddsm", "all", "", "n_Cancer", 800, "800"),
+        ("001", "V", "miniddsm", "all", "", "n_Benign", 700, "700"),
+        ("004", 2, "cddcesm", "all", "ref13_yolov4_vit", "map", 0.7165, "71.65"),
+        ("004", 2, "cddcesm", "all", "ref14_resnet18_dwnr", "accuracy", 0.8291, "82.91"),
+        ("004", 2, "cddcesm", "all", "ref15_birads_cad", "accuracy", 0.85, "85.0"),
+        ("004", 2, "cddcesm", "all", "resnet50_frozen10", "false_positives", 22, "22"),
     ],
 )
 def test_numbers_read_from_the_papers(paper, table, dataset, subset, model, metric, value, printed):
@@ -114,6 +123,9 @@ def test_counts_add_up():
     t6 = load_published("001", 6).pivot(index=["dataset", "subset"], columns="metric", values="value")
     assert ((t6.n_train + t6.n_val + t6.n_test) == t6.n_total).all()
     assert t6.loc[("breakhis", "40"), "n_total"] == t3.loc["40", "n_total"]
+    for table, dataset in (("IV", "bach"), ("V", "miniddsm")):  # class counts vs Table VI totals
+        counts = load_published("001", table).set_index("metric")["value"]
+        assert counts.drop("n_total").sum() == counts["n_total"] == t6.loc[(dataset, "all"), "n_total"]
 
 
 def test_load_published_names_the_way_out():

@@ -76,7 +76,7 @@ def test_reproduce_quick_modres_mias(mias_root, tmp_path):
     expanded = pd.read_csv(exp_dir / "modres" / "all-modres" / "manifest.csv")
     split = pd.read_csv(exp_dir / "splits" / "all-modres.csv")
     n_train = int((split["split"] == "train").sum())
-    assert int((expanded["split"] == "train").sum()) == 5 * n_train  # 5x, training split only
+    assert int((expanded["split"] == "train").sum()) == 6 * n_train  # 6x (flips, shift, shear, rotation), training split only
     assert (expanded["split"] != "train").sum() == (split["split"] != "train").sum()
     assert set(expanded.loc[expanded["augmentation"].fillna("") != "", "split"]) == {"train"}
     comparison = pd.read_csv(exp_dir / "comparison.csv")

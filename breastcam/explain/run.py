@@ -22,6 +22,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from breastcam.errors import UsageError
+from breastcam.explain.base import BaseCAM
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
@@ -175,7 +177,7 @@ def _model_defaults(model: keras.Model, preprocessing, image_size):
 def explain_files(
     model: keras.Model,
     paths: str | os.PathLike | Sequence[str | os.PathLike],
-    method: str = "dtgradcam",
+    method: str | BaseCAM = "dtgradcam",
     *,
     out_dir: str | os.PathLike,
     masks: str | os.PathLike | Mapping | None = None,
@@ -202,17 +204,25 @@ def explain_files(
     DT Grad-CAM maps at 0 (the region the method kept) and every other map with Otsu.
     ``faithfulness`` adds the deletion / insertion areas (``steps`` steps towards
     ``faithfulness_baseline``): 2 x ``steps`` extra forward passes per image, so off by default.
-    ``params`` go to the CAM method. Returns the metrics table (also written as CSV).
+    ``params`` go to the CAM method. ``method`` may also be a ready CAM object of ``model``
+    (``get_cam(...)``): repeated calls then reuse its compiled function instead of tracing anew.
+    Returns the metrics table (also written as CSV).
 
     The CAM engine is the bottleneck by design: ``workers`` threads (default: the CPU count, at
     most 8) decode the next batch and write the previous batch's overlays while the engine runs.
     """
-    method = canonical_method(method)
+    if isinstance(method, BaseCAM):
+        if method.model is not model:
+            raise UsageError(f"the CAM object explains model {method.model.name!r}, not {model.name!r}: "
+                             "make it with get_cam(method, model)")
+        cam, method = method, method.name
+    else:
+        method = canonical_method(method)
+        cam = get_cam(method, model, layer, batch_size=batch_size, **params)
     files = expand_image_paths(paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     preprocessing, size = _model_defaults(model, preprocessing, image_size)
-    cam = get_cam(method, model, layer, batch_size=batch_size, **params)
     mask_source = MaskSource(masks)
     threshold = mask_threshold if mask_threshold is not None else (0.0 if method == "dtgradcam" else "otsu")
     write = partial(_write_one, out=out, method=method, alpha=alpha, masks=mask_source, threshold=threshold)

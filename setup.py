@@ -6,8 +6,10 @@ scheduler templates) and ``data_manifests/`` at the top level. A wheel must carr
 onto those folders: the wheel holds ``breastcam/experiments/**``, read through
 ``importlib.resources`` by ``breastcam/resources.py``. Why this over the alternatives: no second
 copy of the files in the repository (a folder inside ``breastcam/`` or a symlink, which Windows
-checkouts break) and no custom build command; in an editable install (PEP 660) setuptools maps
-the same names onto the checkout's folders. ``packages = find:`` in setup.cfg cannot add a
+checkouts break) and no custom build command. An editable install (PEP 660) ships nothing:
+``breastcam/resources.py`` then reads the checkout's folders directly (setuptools' editable
+finder maps ``breastcam.experiments`` too, but cannot import a folder without ``__init__.py``,
+so nothing relies on importing that name). ``packages = find:`` in setup.cfg cannot add a
 package from outside the ``breastcam/`` tree, hence ``packages`` here (setup.cfg keeps the rest).
 A folder that does not exist is simply not shipped.
 """

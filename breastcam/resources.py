@@ -11,9 +11,9 @@ files are found three ways:
 3. a source checkout (editable install or ``PYTHONPATH``): the folder beside the package.
 
 The packaged copy is looked up through the regular ``breastcam`` package, not by importing
-``breastcam.experiments``: that name does not exist in a plain checkout, and in an editable
-install setuptools' import hook would point it at the checkout the environment was installed
-from, which need not be the one being run.
+``breastcam.experiments``: that name does not exist in a plain checkout, an editable install's
+import hook cannot import it (a folder without ``__init__.py``), and that hook would point at the
+checkout the environment was installed from, which need not be the one being run.
 """
 
 from __future__ import annotations

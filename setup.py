@@ -21,13 +21,37 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).resolve().parent
 DATA_FOLDERS = {"breastcam.experiments": "experiments", "breastcam.data_manifests": "data_manifests"}
 # Everything a user or `breastcam reproduce` reads; not caches (__pycache__) or run outputs.
-DATA_PATTERNS = ["**/*.yaml", "**/*.yml", "**/*.csv", "**/*.md", "**/*.txt", "**/*.json", "**/*.py",
-                 "**/*.sh", "slurm/*"]
+DATA_PATTERNS = ["*.yaml", "*.yml", "*.csv", "*.md", "*.txt", "*.json", "*.py", "*.sh"]
+TEMPLATE_FOLDERS = ("slurm", "templates")  # scheduler templates: every file, whatever its name
+
+
+def data_packages(package: str, folder: str) -> dict[str, list[str]]:
+    """``{package name: file patterns}`` covering ``folder`` and all its subfolders.
+
+    A subfolder whose path is made of identifiers is listed as a (namespace) package of its own:
+    newer setuptools warns about, and may one day drop, data in an importable-looking folder
+    that is not a listed package. Any other subfolder (``dala-breakhis/``) is covered by
+    patterns of the nearest package above it. Caches and hidden folders are skipped.
+    """
+    root = HERE / folder
+    out: dict[str, list[str]] = {}
+    for path in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
+        parts = path.relative_to(root).parts
+        if any(part == "__pycache__" or part.startswith(".") for part in parts):
+            continue
+        k = next((i for i, part in enumerate(parts) if not part.isidentifier()), len(parts))
+        owner, prefix = ".".join([package, *parts[:k]]), "/".join(parts[k:])
+        patterns = DATA_PATTERNS + (["*"] if path.name in TEMPLATE_FOLDERS else [])
+        out.setdefault(owner, []).extend(f"{prefix}/{p}" if prefix else p for p in patterns)
+    return out
+
 
 present = {package: folder for package, folder in DATA_FOLDERS.items() if (HERE / folder).is_dir()}
+package_data = {name: patterns for package, folder in present.items()
+                for name, patterns in data_packages(package, folder).items()}
 
 setup(
-    packages=find_packages(where=str(HERE), include=["breastcam", "breastcam.*"]) + sorted(present),
+    packages=find_packages(where=str(HERE), include=["breastcam", "breastcam.*"]) + sorted(package_data),
     package_dir=present,
-    package_data={package: DATA_PATTERNS for package in present},
+    package_data=package_data,
 )

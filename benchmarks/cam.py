@@ -22,10 +22,10 @@ Peers, reproduced side by side in the same process:
 
 The `breastcam explain` folder loop (``explain_files``: decode, CAM, overlay, PNG + .npy writes,
 metrics.csv) is timed against the engine alone (``get_cam(...)(x)`` on the already preprocessed
-batch) on the same ``--images`` files, at the same batch size (``--explain-batch``, the CLI's
-default 8), for Grad-CAM and DT Grad-CAM. The two are run alternately, ``--explain-reps`` pairs
-(order flipped every pair), so that load from other work hits both alike; both are warm (the
-loop is handed the engine's CAM object, so neither pays tracing). ``--only-explain-loop`` runs
+batch) on the same ``--images`` files (``--explain-dt-images`` of them for DT Grad-CAM), at the same
+batch size (``--explain-batch``, the CLI's default 8), for Grad-CAM and DT Grad-CAM. The two are run alternately, ``--explain-reps`` pairs
+(order flipped every pair), so that load from other work hits both alike; neither pays tracing
+(the loop is handed the engine's CAM object, traced by a warm-up call). ``--only-explain-loop`` runs
 just this part and replaces its section in an existing report.
 
 The CPU may be shared with other work: compare the ratios measured within one run, not the
@@ -134,8 +134,10 @@ EXPLAIN_HEADING = "## `breastcam explain` folder loop vs the engine"
 EXPLAIN_GOAL = 0.7  # the folder loop's images/s at least this fraction of the engine's
 
 
-def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_samples: int) -> list[str]:
-    """Markdown lines: engine vs ``explain_files`` on the same ``n`` files, timed alternately."""
+def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_samples: int,
+                         n_dt: int) -> list[str]:
+    """Markdown lines: engine vs ``explain_files`` on the same ``n`` files (``n_dt`` of them for
+    DT Grad-CAM), timed alternately."""
     sources = sorted((SHARED / "breakhis").rglob("*.png"))
     tmp = Path(tempfile.mkdtemp(prefix="cam_explain_bench_"))
     try:
@@ -146,21 +148,22 @@ def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_s
             shutil.copy(src, folder / f"{i:03d}_{src.name}")
         files = sorted(folder.iterdir())
         images = [resize_image(tf.constant(read_image(p)), (SIZE, SIZE)) for p in files]
-        x = get_preprocessor("minus_one_one")(tf.cast(tf.stack(images), tf.float32)).numpy()
+        x_all = get_preprocessor("minus_one_one")(tf.cast(tf.stack(images), tf.float32)).numpy()
         table, summary = [], []
-        for method, params in (("gradcam", {}), ("dtgradcam", {"n_samples": n_samples})):
+        for method, params, n in (("gradcam", {}, n), ("dtgradcam", {"n_samples": n_samples}, min(n, n_dt))):
             cam = get_cam(method, model, LAYER, batch_size=batch, **params)
             out = tmp / "out"
+            x, chosen = x_all[:n], files[:n]
 
             def engine():
                 cam(x)
 
             def loop():
                 shutil.rmtree(out, ignore_errors=True)
-                explain_files(model, folder, cam, out_dir=out, preprocessing="minus_one_one",
+                explain_files(model, chosen, cam, out_dir=out, preprocessing="minus_one_one",
                               image_size=SIZE, batch_size=batch, progress=False)
 
-            engine(), loop()  # warm-up: tracing, first calls, thread pools
+            cam(x[:batch])  # warm-up: tracing (the loop reuses this CAM object)
             t_engine, t_loop, paired, cpu = [], [], [], {"engine": [], "loop": []}
             for k in range(pairs):
                 order = (engine, loop) if k % 2 == 0 else (loop, engine)
@@ -177,7 +180,7 @@ def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_s
                       f"loop {n / seconds['loop']:.2f} img/s", flush=True)
             assert len(list(out.glob("*_overlay.png"))) == n  # the loop did write every overlay
             e, lp = statistics.median(t_engine), statistics.median(t_loop)
-            name = "DT Grad-CAM v2 (N=%d)" % n_samples if method == "dtgradcam" else "Grad-CAM"
+            name = f"DT Grad-CAM v2 (N={n_samples})" if method == "dtgradcam" else "Grad-CAM"
             ce, cl = statistics.median(cpu["engine"]), statistics.median(cpu["loop"])
             table += [f"| {name}: engine alone, `get_cam(...)(x)` | {n} | {pairs} | {e:.2f} | {n / e:.2f} | "
                       f"{ce / n * 1000:.0f} |",
@@ -195,11 +198,12 @@ def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_s
         "",
         f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; load average (1/5/15 min) at the end: "
         f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} cores",
-        f"- {n} files (the BreakHis sample, copied to distinct names), {SIZE} px, batch {batch} for both; "
+        f"- {len(files)} files (the BreakHis sample, copied to distinct names; the first {min(len(files), n_dt)} "
+        f"for DT Grad-CAM, whose N noisy copies make it N times slower), {SIZE} px, batch {batch} for both; "
         "the loop decodes the files, runs the same CAM object, blends every overlay at the original "
         "size and writes it as PNG with the raw map (.npy) and metrics.csv; deletion/insertion off "
         "(the default; `--faithfulness` adds 2 x 20 forward passes per image)",
-        f"- engine and loop were run alternately, {pairs} pairs after a warm-up of each, the order "
+        f"- engine and loop were run alternately, {pairs} pairs after a warm-up call (tracing), the order "
         "flipped every pair, so that load from other work on the machine hits both alike; medians",
         "",
         "| way | images | runs | median s | img/s | CPU ms/img |",
@@ -240,13 +244,14 @@ def main() -> None:
     ap.add_argument("--n-samples", type=int, default=8, help="DT Grad-CAM v2 noisy copies")
     ap.add_argument("--explain-batch", type=int, default=8, help="batch of the explain-loop rows (CLI default 8)")
     ap.add_argument("--explain-reps", type=int, default=3, help="engine/loop pairs timed alternately")
+    ap.add_argument("--explain-dt-images", type=int, default=16, help="images for the DT Grad-CAM pair (default 16)")
     ap.add_argument("--only-explain-loop", action="store_true",
                     help="time only the explain folder loop vs the engine; update its section of --out")
     ap.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "cam.md"))
     args = ap.parse_args()
     if args.only_explain_loop:
         lines = explain_loop_section(build_model(), args.images, args.explain_batch, args.explain_reps,
-                                     args.n_samples)
+                                     args.n_samples, args.explain_dt_images)
         replace_section(Path(args.out), lines)
         print("\n".join(lines))
         print(f"updated {args.out}")
@@ -452,7 +457,7 @@ def main() -> None:
     extra += [f"- {n}" for n in notes]
     lines += extra
     lines += [""] + explain_loop_section(model, args.images, args.explain_batch, args.explain_reps,
-                                         args.n_samples)
+                                         args.n_samples, args.explain_dt_images)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

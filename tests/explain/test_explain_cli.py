@@ -92,6 +92,24 @@ def test_explain_measures_faithfulness_only_when_asked(tmp_path, breakhis_root, 
     pd.testing.assert_frame_equal(faith[plain.columns], plain, atol=1e-5)
 
 
+def test_explain_files_reuses_a_ready_cam_object_of_the_same_model(tmp_path, breakhis_files):
+    from conftest import small_cnn
+
+    from breastcam.errors import UsageError
+    from breastcam.explain import get_cam
+    from breastcam.explain.run import explain_files
+
+    model, other = small_cnn(size=32, classes=2), small_cnn(size=32, classes=2, name="other")
+    cam = get_cam("gradcam", model)
+    frame = explain_files(model, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one",
+                          progress=False)
+    assert list(frame["method"]) == ["gradcam"] * 2 and (tmp_path / "metrics.csv").is_file()
+    with pytest.raises(UsageError, match="other"):
+        explain_files(other, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one")
+    with pytest.raises(UsageError, match="top_k"):
+        explain_files(model, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one", top_k=3)
+
+
 def test_explain_cli_reports_bad_input(tmp_path, capsys):
     code = main(["explain", "--model", "no_such_model", "--images", str(tmp_path), "--out", str(tmp_path)])
     assert code == 1

@@ -2,6 +2,7 @@
 
     python benchmarks/cam.py [--images 32] [--reps 3] [--loop-images 4] [--slow-images 2]
                              [--all-channels-k 0] [--out reports/benchmarks/cam.md]
+    python benchmarks/cam.py --only-explain-loop   # just the `breastcam explain` row (below)
 
 ResNet50 (``weights=None``) at 224 px with breastcam's head (GAP -> Dense "logits" -> softmax),
 CAM layer ``conv5_block3_out``, images from the BreakHis sample in ``../shared/data`` (the 20
@@ -19,6 +20,14 @@ Peers, reproduced side by side in the same process:
   call, its cheapest use: on a batch it scores the union of the images' top channels)
   (``pip install -e ".[bench]"``).
 
+The `breastcam explain` folder loop (``explain_files``: decode, CAM, overlay, PNG + .npy writes,
+metrics.csv) is timed against the engine alone (``get_cam(...)(x)`` on the already preprocessed
+batch) on the same ``--images`` files (``--explain-dt-images`` of them for DT Grad-CAM), at the same
+batch size (``--explain-batch``, the CLI's default 8), for Grad-CAM and DT Grad-CAM. The two are run alternately, ``--explain-reps`` pairs
+(order flipped every pair), so that load from other work hits both alike; neither pays tracing
+(the loop is handed the engine's CAM object, traced by a warm-up call). ``--only-explain-loop`` runs
+just this part and replaces its section in an existing report.
+
 The CPU may be shared with other work: compare the ratios measured within one run, not the
 absolute images per second.
 """
@@ -29,8 +38,10 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +58,7 @@ from breastcam.data.decode import read_image  # noqa: E402
 from breastcam.data.pipeline import resize_image  # noqa: E402
 from breastcam.data.preprocess import get_preprocessor  # noqa: E402
 from breastcam.explain import get_cam  # noqa: E402
+from breastcam.explain.run import explain_files  # noqa: E402
 
 # The peers call functional models with a bare tensor: Keras warns about the input structure.
 warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
@@ -118,6 +130,108 @@ def timed(fn, reps: int, warmup: bool = True) -> float:
     return statistics.median(times)
 
 
+EXPLAIN_HEADING = "## `breastcam explain` folder loop vs the engine"
+EXPLAIN_GOAL = 0.7  # the folder loop's images/s at least this fraction of the engine's
+
+
+def explain_loop_section(model: keras.Model, n: int, batch: int, pairs: int, n_samples: int,
+                         n_dt: int) -> list[str]:
+    """Markdown lines: engine vs ``explain_files`` on the same ``n`` files (``n_dt`` of them for
+    DT Grad-CAM), timed alternately."""
+    sources = sorted((SHARED / "breakhis").rglob("*.png"))
+    tmp = Path(tempfile.mkdtemp(prefix="cam_explain_bench_"))
+    try:
+        folder = tmp / "images"
+        folder.mkdir()
+        for i in range(n):  # distinct names: the loop writes one overlay per file name
+            src = sources[i % len(sources)]
+            shutil.copy(src, folder / f"{i:03d}_{src.name}")
+        files = sorted(folder.iterdir())
+        images = [resize_image(tf.constant(read_image(p)), (SIZE, SIZE)) for p in files]
+        x_all = get_preprocessor("minus_one_one")(tf.cast(tf.stack(images), tf.float32)).numpy()
+        table, summary = [], []
+        for method, params, n in (("gradcam", {}, n), ("dtgradcam", {"n_samples": n_samples}, min(n, n_dt))):
+            cam = get_cam(method, model, LAYER, batch_size=batch, **params)
+            out = tmp / "out"
+            x, chosen = x_all[:n], files[:n]
+
+            def engine():
+                cam(x)
+
+            def loop():
+                shutil.rmtree(out, ignore_errors=True)
+                explain_files(model, chosen, cam, out_dir=out, preprocessing="minus_one_one",
+                              image_size=SIZE, batch_size=batch, progress=False)
+
+            cam(x[:batch])  # warm-up: tracing (the loop reuses this CAM object)
+            t_engine, t_loop, paired, cpu = [], [], [], {"engine": [], "loop": []}
+            for k in range(pairs):
+                order = (engine, loop) if k % 2 == 0 else (loop, engine)
+                seconds = {}
+                for fn in order:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    fn()
+                    seconds[fn.__name__] = time.perf_counter() - t0
+                    cpu[fn.__name__].append(time.process_time() - c0)  # all threads of this process
+                t_engine.append(seconds["engine"])
+                t_loop.append(seconds["loop"])
+                paired.append(seconds["engine"] / seconds["loop"])
+                print(f"explain bench {method} pair {k}: engine {n / seconds['engine']:.2f} img/s, "
+                      f"loop {n / seconds['loop']:.2f} img/s", flush=True)
+            assert len(list(out.glob("*_overlay.png"))) == n  # the loop did write every overlay
+            e, lp = statistics.median(t_engine), statistics.median(t_loop)
+            name = f"DT Grad-CAM v2 (N={n_samples})" if method == "dtgradcam" else "Grad-CAM"
+            ce, cl = statistics.median(cpu["engine"]), statistics.median(cpu["loop"])
+            table += [f"| {name}: engine alone, `get_cam(...)(x)` | {n} | {pairs} | {e:.2f} | {n / e:.2f} | "
+                      f"{ce / n * 1000:.0f} |",
+                      f"| {name}: `explain_files` folder loop | {n} | {pairs} | {lp:.2f} | {n / lp:.2f} | "
+                      f"{cl / n * 1000:.0f} |"]
+            ratio, ratio_paired = e / lp, statistics.median(paired)
+            summary.append(f"| {name} | {ratio:.2f}x | {min(paired):.2f}-{max(paired):.2f}x (median "
+                           f"{ratio_paired:.2f}x) | {ce / cl:.2f}x | >= {EXPLAIN_GOAL}x | "
+                           f"{'yes' if min(ratio, ratio_paired) >= EXPLAIN_GOAL else 'NO'} |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load = os.getloadavg()
+    return [
+        EXPLAIN_HEADING,
+        "",
+        f"- date: {dt.datetime.now().isoformat(timespec='seconds')}; load average (1/5/15 min) at the end: "
+        f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} cores",
+        f"- {len(files)} files (the BreakHis sample, copied to distinct names; the first {min(len(files), n_dt)} "
+        f"for DT Grad-CAM, whose N noisy copies make it N times slower), {SIZE} px, batch {batch} for both; "
+        "the loop decodes the files, runs the same CAM object, blends every overlay at the original "
+        "size and writes it as PNG with the raw map (.npy) and metrics.csv; deletion/insertion off "
+        "(the default; `--faithfulness` adds 2 x 20 forward passes per image)",
+        f"- engine and loop were run alternately, {pairs} pairs after a warm-up call (tracing), the order "
+        "flipped every pair, so that load from other work on the machine hits both alike; medians",
+        "",
+        "| way | images | runs | median s | img/s | CPU ms/img |",
+        "|---|---|---|---|---|---|",
+        *table,
+        "",
+        "| method | loop / engine img/s (medians) | per pair | engine / loop CPU time | goal | met |",
+        "|---|---|---|---|---|---|",
+        *summary,
+        "",
+        "The goal is judged on wall-clock images per second (medians and per pair). CPU time (all "
+        "threads of the process, `time.process_time`) hardly depends on the load from other work: "
+        "its ratio says how much work decoding, overlays and writes add to the engine's, i.e. the "
+        "ratio an otherwise idle machine with no spare core would show.",
+    ]
+
+
+def replace_section(path: Path, lines: list[str]) -> None:
+    """Put the explain-loop section into an existing report (replacing an older one)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# CAM throughput (benchmarks/cam.py)\n"
+    head, sep, rest = text.partition(EXPLAIN_HEADING)
+    tail = ""
+    if sep:
+        nxt = rest.find("\n## ")
+        tail = rest[nxt:] if nxt >= 0 else ""
+    path.write_text(head.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" + tail, encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=32, help="batch for the fast methods (default 32)")
@@ -128,8 +242,20 @@ def main() -> None:
     ap.add_argument("--all-channels-k", type=int, default=0,
                     help="also time Score-CAM with this many channels on one image (0: skip)")
     ap.add_argument("--n-samples", type=int, default=8, help="DT Grad-CAM v2 noisy copies")
+    ap.add_argument("--explain-batch", type=int, default=8, help="batch of the explain-loop rows (CLI default 8)")
+    ap.add_argument("--explain-reps", type=int, default=3, help="engine/loop pairs timed alternately")
+    ap.add_argument("--explain-dt-images", type=int, default=16, help="images for the DT Grad-CAM pair (default 16)")
+    ap.add_argument("--only-explain-loop", action="store_true",
+                    help="time only the explain folder loop vs the engine; update its section of --out")
     ap.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "cam.md"))
     args = ap.parse_args()
+    if args.only_explain_loop:
+        lines = explain_loop_section(build_model(), args.images, args.explain_batch, args.explain_reps,
+                                     args.n_samples, args.explain_dt_images)
+        replace_section(Path(args.out), lines)
+        print("\n".join(lines))
+        print(f"updated {args.out}")
+        return
 
     load_before = os.getloadavg()
     t_start = time.perf_counter()
@@ -330,6 +456,8 @@ def main() -> None:
         )
     extra += [f"- {n}" for n in notes]
     lines += extra
+    lines += [""] + explain_loop_section(model, args.images, args.explain_batch, args.explain_reps,
+                                         args.n_samples, args.explain_dt_images)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -363,7 +363,9 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocessing", default=None, help="default: the registry's for the model")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--steps", type=int, default=20, help="deletion/insertion steps (default 20)")
+    p.add_argument("--faithfulness", action="store_true",
+                   help="also measure deletion/insertion areas (2 x --steps extra forward passes per image)")
+    p.add_argument("--steps", type=int, default=20, help="deletion/insertion steps with --faithfulness (default 20)")
     p.add_argument("--param", nargs="*", default=[], type=_param_value, metavar="KEY=VALUE",
                    help="method parameters, e.g. n_samples=8 sigma=0.1 top_k=64 version=1")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -377,7 +379,8 @@ def _run_explain(args: argparse.Namespace) -> int:
     frame = explain_files(
         model, args.images, args.method, out_dir=args.out, masks=args.masks,
         preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
-        layer=args.layer, steps=args.steps, progress=not args.quiet, **dict(args.param),
+        layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
+        **dict(args.param),
     )
     print(f"explained {len(frame)} images with {args.method}: {args.out}/metrics.csv")
     return 0
@@ -485,7 +488,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     from breastcam.data.manifest import read_manifest
     from breastcam.data.synth_like import synth_like
     from breastcam.errors import UsageError
-    from breastcam.reproduce.committed import MANIFESTS
+    from breastcam.resources import data_manifests_dir
 
     size = None
     if args.size:
@@ -495,7 +498,7 @@ def _run_synth(args: argparse.Namespace) -> int:
             size = ()
         if len(size) != 2:
             raise UsageError(f"--size {args.size!r}: write height x width, e.g. 1600x1000")
-    reference = read_manifest(MANIFESTS / f"{args.like}.csv")
+    reference = read_manifest(data_manifests_dir() / f"{args.like}.csv")
     rows = synth_like(reference, args.out, args.like, fraction=args.fraction, size=size, seed=args.seed)
     print(f"wrote {len(rows)} synthetic {args.like} images under {args.out} "
           f"(names and layout of data_manifests/{args.like}.csv; content is synthetic)")

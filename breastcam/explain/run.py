@@ -2,13 +2,17 @@
 
 For every image: ``<stem>_overlay.png`` (the map blended over the original image, at the original
 size, RGB), ``<stem>_<method>.npy`` (the raw ``[H, W]`` float32 map at model input resolution) and
-one row of ``metrics.csv``: the class explained and its probability, the deletion / insertion
-areas (always) and, where a region mask is known, IoU, Dice, precision, recall and F1.
+one row of ``metrics.csv``: the class explained and its probability, where a region mask is
+known IoU, Dice, precision, recall and F1, and the deletion / insertion areas when asked for
+(``faithfulness=True``: they cost 2 x ``steps`` forward passes per image).
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,6 +22,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from breastcam.errors import UsageError
+from breastcam.explain.base import BaseCAM
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
@@ -171,7 +177,7 @@ def _model_defaults(model: keras.Model, preprocessing, image_size):
 def explain_files(
     model: keras.Model,
     paths: str | os.PathLike | Sequence[str | os.PathLike],
-    method: str = "dtgradcam",
+    method: str | BaseCAM = "dtgradcam",
     *,
     out_dir: str | os.PathLike,
     masks: str | os.PathLike | Mapping | None = None,
@@ -180,11 +186,13 @@ def explain_files(
     batch_size: int = 8,
     targets: int | None = None,
     layer: str | None = None,
+    faithfulness: bool = False,
     steps: int = 20,
     faithfulness_baseline: str | float = "zero",
     mask_threshold: str | float | None = None,
     alpha: float = 0.5,
     progress: bool = True,
+    workers: int | None = None,
     **params,
 ) -> pd.DataFrame:
     """Explain image files with one CAM method; writes overlays, ``.npy`` maps and ``metrics.csv``.
@@ -194,58 +202,109 @@ def explain_files(
     input size) and preprocessed with ``preprocessing`` (default: the registry's choice for the
     model). ``targets`` = None explains the predicted class. ``mask_threshold`` None binarises
     DT Grad-CAM maps at 0 (the region the method kept) and every other map with Otsu.
-    ``params`` go to the CAM method. Returns the metrics table (also written as CSV).
-    """
-    from breastcam.data.decode import read_image
-    from breastcam.data.pipeline import resize_image
-    from breastcam.data.preprocess import get_preprocessor
+    ``faithfulness`` adds the deletion / insertion areas (``steps`` steps towards
+    ``faithfulness_baseline``): 2 x ``steps`` extra forward passes per image, so off by default.
+    ``params`` go to the CAM method. ``method`` may also be a ready CAM object of ``model``
+    (``get_cam(...)``): repeated calls then reuse its compiled function instead of tracing anew.
+    Returns the metrics table (also written as CSV).
 
-    method = canonical_method(method)
+    The CAM engine is the bottleneck by design: ``workers`` threads (default: the CPU count, at
+    most 8) decode the next batch and write the previous batch's overlays while the engine runs.
+    """
+    if isinstance(method, BaseCAM):
+        if method.model is not model:
+            raise UsageError(f"the CAM object explains model {method.model.name!r}, not {model.name!r}: "
+                             "make it with get_cam(method, model)")
+        if layer is not None or params:
+            raise UsageError(f"layer= and method parameters ({sorted(params)}) belong to get_cam(...) "
+                             "when explain_files is given a ready CAM object")
+        cam, method = method, method.name
+    else:
+        method = canonical_method(method)
+        cam = get_cam(method, model, layer, batch_size=batch_size, **params)
     files = expand_image_paths(paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     preprocessing, size = _model_defaults(model, preprocessing, image_size)
-    preprocess = get_preprocessor(preprocessing)
-    cam = get_cam(method, model, layer, batch_size=batch_size, **params)
     mask_source = MaskSource(masks)
     threshold = mask_threshold if mask_threshold is not None else (0.0 if method == "dtgradcam" else "otsu")
+    write = partial(_write_one, out=out, method=method, alpha=alpha, masks=mask_source, threshold=threshold)
+    chunks = [files[s:s + batch_size] for s in range(0, len(files), batch_size)]
+    workers = workers or min(8, os.cpu_count() or 1)
 
-    rows = []
-    with tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start:start + batch_size]
-            originals = [read_image(p) for p in chunk]
-            x = tf.stack([tf.cast(resize_image(tf.constant(img), size), tf.float32) for img in originals])
-            x = preprocess(x).numpy()
+    rows: list[Future] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="explain-io") as pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
+            tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
+        load = partial(_load_batch, pool=pool, size=size, preprocessing=preprocessing)
+        next_batch = loader.submit(load, chunks[0])
+        in_flight: deque[list[Future]] = deque()
+        for k, chunk in enumerate(chunks):
+            originals, x = next_batch.result()
+            if k + 1 < len(chunks):  # decode the next batch while this one is explained
+                next_batch = loader.submit(load, chunks[k + 1])
             maps = cam(x, targets)
-            t = cam.last_targets_
-            probs = cam.last_probabilities_
-            faith = deletion_insertion(model, x, maps, targets=t, steps=steps,
-                                       baseline=faithfulness_baseline, batch_size=max(batch_size, 16))
-            for i, (path, original) in enumerate(zip(chunk, originals)):
-                _, _, blended = overlay(original, maps[i], alpha=alpha)
-                save_rgb(out / f"{path.stem}_overlay.png", blended)
-                np.save(out / f"{path.stem}_{method}.npy", maps[i])
-                row = {
-                    "path": str(path),
-                    "stem": path.stem,
-                    "method": method,
-                    "target": int(t[i]),
-                    "predicted": int(np.argmax(probs[i])),
-                    "target_probability": float(probs[i, t[i]]),
-                    "deletion_auc": float(faith["deletion_auc"][i]),
-                    "insertion_auc": float(faith["insertion_auc"][i]),
-                }
-                if method == "dtgradcam":
-                    row["otsu_threshold"] = float(cam.last_thresholds_[i])
-                if mask_source.given:
-                    mask = mask_source.get(path, original.shape[:2])
-                    has = mask is not None and bool(np.any(mask))
-                    row["has_mask"] = has
-                    # No region (a normal image, an unlocated lesion): nothing to localise.
-                    row.update(mask_metrics(maps[i], mask, threshold) if has else dict.fromkeys(METRICS, np.nan))
-                rows.append(row)
-            bar.update(len(chunk))
-    frame = pd.DataFrame(rows)
+            info = {"target": np.array(cam.last_targets_), "probs": np.array(cam.last_probabilities_)}
+            if method == "dtgradcam":
+                info["otsu_threshold"] = np.array(cam.last_thresholds_)
+            if faithfulness:
+                faith = deletion_insertion(model, x, maps, targets=info["target"], steps=steps,
+                                           baseline=faithfulness_baseline, batch_size=max(batch_size, 16))
+                info["deletion_auc"], info["insertion_auc"] = faith["deletion_auc"], faith["insertion_auc"]
+            while len(in_flight) >= 2:  # bound the memory held by pending writes
+                _wait(in_flight.popleft())
+            batch = [pool.submit(write, path, original, maps[i], {key: v[i] for key, v in info.items()})
+                     for i, (path, original) in enumerate(zip(chunk, originals))]
+            for future in batch:
+                future.add_done_callback(lambda _: bar.update(1))
+            in_flight.append(batch)
+            rows.extend(batch)
+        while in_flight:
+            _wait(in_flight.popleft())
+    frame = pd.DataFrame([r.result() for r in rows])
     frame.to_csv(out / "metrics.csv", index=False)
     return frame
+
+
+def _wait(futures: list[Future]) -> None:
+    for future in futures:
+        future.result()  # re-raises a failed write here, in the caller's thread
+
+
+def _load_batch(chunk: list[Path], *, pool: ThreadPoolExecutor, size: tuple[int, int],
+                preprocessing: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Decode ``chunk`` in parallel and make the preprocessed model batch (as training does)."""
+    from breastcam.data.decode import read_image
+    from breastcam.data.pipeline import resize_image
+    from breastcam.data.preprocess import get_preprocessor
+
+    originals = list(pool.map(read_image, chunk))
+    x = tf.stack([tf.cast(resize_image(tf.constant(img), size), tf.float32) for img in originals])
+    return originals, get_preprocessor(preprocessing)(x).numpy()
+
+
+def _write_one(path: Path, original: np.ndarray, cam_map: np.ndarray, info: dict, *, out: Path,
+               method: str, alpha: float, masks: MaskSource, threshold) -> dict:
+    """Overlay, raw map and the metrics row of one image (runs in a worker thread)."""
+    _, _, blended = overlay(original, cam_map, alpha=alpha)
+    save_rgb(out / f"{path.stem}_overlay.png", blended)
+    np.save(out / f"{path.stem}_{method}.npy", cam_map)
+    probs, target = info["probs"], int(info["target"])
+    row = {
+        "path": str(path),
+        "stem": path.stem,
+        "method": method,
+        "target": target,
+        "predicted": int(np.argmax(probs)),
+        "target_probability": float(probs[target]),
+    }
+    for key in ("deletion_auc", "insertion_auc", "otsu_threshold"):
+        if key in info:
+            row[key] = float(info[key])
+    if masks.given:
+        mask = masks.get(path, original.shape[:2])
+        has = mask is not None and bool(np.any(mask))
+        row["has_mask"] = has
+        # No region (a normal image, an unlocated lesion): nothing to localise.
+        row.update(mask_metrics(cam_map, mask, threshold) if has else dict.fromkeys(METRICS, np.nan))
+    return row

@@ -22,6 +22,8 @@ from typing import Iterable, NamedTuple
 
 import pandas as pd
 
+from breastcam.resources import experiments_dir  # re-exported: the one way to find experiments/
+
 REQUIRED_COLUMNS = ("paper", "table", "page", "dataset", "subset", "model", "metric", "value",
                     "printed")
 COLUMNS = REQUIRED_COLUMNS + ("unit", "model_printed", "metric_printed", "note")
@@ -40,22 +42,6 @@ class PublishedTable(NamedTuple):
     paper: str  # "000", "001", "003", "004"
     table: str  # the table's number in arabic digits ("7" for paper 001's Table VII)
     path: Path
-
-
-def experiments_dir() -> Path:
-    """The ``experiments/`` folder: ``$BREASTCAM_EXPERIMENTS`` or the one beside the package."""
-    override = os.environ.get("BREASTCAM_EXPERIMENTS")
-    if override:
-        path = Path(override)
-    else:
-        import breastcam
-
-        path = Path(breastcam.__file__).resolve().parents[1] / "experiments"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"experiments folder {path} not found: run from a source checkout (pip install -e .) "
-            "or set BREASTCAM_EXPERIMENTS to the repository's experiments/ folder")
-    return path
 
 
 def _arabic(table: str | int) -> str:

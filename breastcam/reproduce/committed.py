@@ -31,10 +31,17 @@ from breastcam.data import make_split, read_manifest
 from breastcam.data.against import locate_root
 from breastcam.data.reference import BUILDERS, reference_view
 from breastcam.errors import DataError
+from breastcam.resources import data_manifests_dir
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO / "data_manifests"
-SPLITS = MANIFESTS / "splits"
+
+
+def manifests_dir() -> Path:
+    """``data_manifests/`` of the checkout or of the installed wheel (breastcam.resources)."""
+    return data_manifests_dir()
+
+
+def splits_dir() -> Path:
+    return data_manifests_dir() / "splits"
 
 
 def column_name(experiment: Mapping, job) -> str:
@@ -56,7 +63,7 @@ def build_splits(dataset: str, reference: pd.DataFrame | None = None) -> pd.Data
     from breastcam.report import list_experiments, load_experiment
     from breastcam.reproduce.plan import make_plan
 
-    ref = reference if reference is not None else read_manifest(MANIFESTS / f"{dataset}.csv")
+    ref = reference if reference is not None else read_manifest(manifests_dir() / f"{dataset}.csv")
     out = pd.DataFrame({"path": ref["path"].astype(str)})
     columns: dict[str, pd.Series] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +72,7 @@ def build_splits(dataset: str, reference: pd.DataFrame | None = None) -> pd.Data
             if exp["dataset"] != dataset:
                 continue
             view = reference_view(ref, dataset, **dict(exp.get("filters") or {}))
-            plan = make_plan(exp, MANIFESTS, out_dir=Path(tmp) / name, quick=False, manifest=view)
+            plan = make_plan(exp, manifests_dir(), out_dir=Path(tmp) / name, quick=False, manifest=view)
             for job in plan.splits:
                 column = column_name(exp, job)
                 if column in columns:
@@ -87,7 +94,7 @@ def splits_bytes(df: pd.DataFrame) -> bytes:
 
 
 def read_splits(dataset: str) -> pd.DataFrame | None:
-    path = SPLITS / f"{dataset}.csv.gz"
+    path = splits_dir() / f"{dataset}.csv.gz"
     if not path.is_file():
         return None
     return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -134,7 +141,7 @@ def check_download(experiment: Mapping, manifest: pd.DataFrame, data_dir: str | 
     raises :class:`DataError` when they differ otherwise; None when they match (or the dataset
     has no reference manifest)."""
     dataset = experiment["dataset"]
-    path = MANIFESTS / f"{dataset}.csv"
+    path = manifests_dir() / f"{dataset}.csv"
     if dataset not in BUILDERS or not path.is_file():
         return None
     view = reference_view(read_manifest(path), dataset, **dict(experiment.get("filters") or {}))
@@ -150,7 +157,7 @@ def check_download(experiment: Mapping, manifest: pd.DataFrame, data_dir: str | 
             f"data_manifests/splits/{dataset}.csv.gz cannot be used")
     if allow_partial:
         return text + "; --allow-partial: the images present were split afresh (seed 0)"
-    raise DataError(text + f". `breastcam validate --against {path.relative_to(REPO)} --root "
+    raise DataError(text + f". `breastcam validate --against data_manifests/{dataset}.csv --root "
                     f"{data_dir}` lists every difference; give the complete download, or pass "
                     "--allow-partial to split the images present (results are then not comparable "
                     "with a complete run)")

@@ -26,8 +26,11 @@ import pandas as pd
 
 from breastcam.data import load_manifest
 from breastcam.data.splits import get_protocol
+from breastcam.resources import checkout_root
 
-REPO = Path(__file__).resolve().parents[2]
+# Full runs write their splits under the source checkout; installed from a wheel (REPO None),
+# under the working directory (never into site-packages).
+REPO = checkout_root()
 ALL = "all"
 MIN_IMAGES = 6  # fewer images than this cannot make train / val / test with every class seen
 MIN_PER_CLASS = 2
@@ -157,11 +160,12 @@ def splittable(rows: pd.DataFrame, n_classes: int, protocol: str, group: str | N
 
 
 def split_dir(experiment: Mapping, out_dir: Path, quick: bool) -> Path:
-    """Full runs keep their splits in ``data_manifests/<experiment>/`` (repository root);
+    """Full runs keep their splits in ``data_manifests/<experiment>/`` (repository root, or the
+    working directory when breastcam is installed from a wheel);
     quick runs under their output folder, so a smoke test never touches the real splits."""
     if quick:
         return out_dir / "splits"
-    return REPO / "data_manifests" / experiment["name"]
+    return (REPO or Path.cwd()) / "data_manifests" / experiment["name"]
 
 
 def _subsets(experiment: Mapping, df: pd.DataFrame, quick: bool, notes: list[str]

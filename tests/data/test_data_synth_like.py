@@ -9,12 +9,12 @@ import pytest
 from breastcam.cli import main
 from breastcam.data.synth_like import FORMATS, synth_like
 from breastcam.errors import DataError
-from breastcam.reproduce.committed import MANIFESTS
+from breastcam.resources import data_manifests_dir
 
 
 @pytest.mark.parametrize("dataset", sorted(FORMATS))
 def test_fraction_of_every_class_written_at_real_size_and_format(dataset, tmp_path):
-    reference = pd.read_csv(MANIFESTS / f"{dataset}.csv", dtype={"patient_id": str})
+    reference = pd.read_csv(data_manifests_dir() / f"{dataset}.csv", dtype={"patient_id": str})
     size = (96, 128)  # small for the test; the real size is the default
     rows = synth_like(reference, tmp_path, dataset, fraction=0.002, size=size, seed=0)
     assert set(rows["label_index"]) == set(reference["label_index"])  # every class kept
@@ -25,7 +25,7 @@ def test_fraction_of_every_class_written_at_real_size_and_format(dataset, tmp_pa
 
 
 def test_default_size_is_the_datasets_and_same_seed_same_bytes(tmp_path):
-    reference = pd.read_csv(MANIFESTS / "mias.csv").head(2)
+    reference = pd.read_csv(data_manifests_dir() / "mias.csv").head(2)
     synth_like(reference, tmp_path / "a", "mias", seed=3)
     synth_like(reference, tmp_path / "b", "mias", seed=3)
     first = reference["path"].iloc[0]

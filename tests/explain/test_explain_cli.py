@@ -26,7 +26,7 @@ def test_explain_cli_writes_overlays_maps_and_metrics(tmp_path, breakhis_files, 
     code = main([
         "explain", "--model", "dalaresnet50", "--num-classes", "2", "--input-size", "96",
         "--images", *files, "--method", "dtgradcam", "--masks", str(mias_root), "--out", str(out),
-        "--param", "n_samples=2", "--steps", "4", "--batch-size", "4", "--quiet",
+        "--param", "n_samples=2", "--faithfulness", "--steps", "4", "--batch-size", "4", "--quiet",
     ])
     assert code == 0
     overlays = sorted(p.name for p in out.glob("*_overlay.png"))
@@ -49,6 +49,65 @@ def test_explain_cli_writes_overlays_maps_and_metrics(tmp_path, breakhis_files, 
     assert not frame.loc[MIAS[2], "has_mask"] and math.isnan(frame.loc[MIAS[2], "iou"])
     assert frame.loc[list(MIAS[:2]), ["iou", "dice", "recall"]].notna().all().all()
     assert not frame.loc[breakhis_files[0].stem, "has_mask"]  # no BreakHis mask in a MIAS folder
+
+
+def test_explain_measures_faithfulness_only_when_asked(tmp_path, breakhis_root, monkeypatch):
+    """Default: overlays, maps and mask-free metrics, no deletion / insertion (2 x steps forward
+    passes per image); ``--faithfulness`` adds them. Several batches through the pipelined loop
+    give the engine's maps, rows in file order."""
+    import keras
+
+    from breastcam.data.decode import read_image
+    from breastcam.data.pipeline import resize_image
+    from breastcam.explain import get_cam
+    from breastcam.explain import run as explain_run
+    from conftest import small_cnn
+
+    model = small_cnn(size=32, classes=2)
+    model.save(tmp_path / "cnn.keras")
+    labels = pd.read_csv(breakhis_root / "labels.csv")
+    files = [str(breakhis_root / p) for p in labels["relpath"][:5]]
+    args = ["explain", "--model", str(tmp_path / "cnn.keras"), "--images", *files, "--method", "gradcam",
+            "--preprocessing", "minus_one_one", "--batch-size", "2", "--steps", "3", "--quiet"]
+
+    def refuse(*_, **__):
+        raise AssertionError("deletion/insertion ran without --faithfulness")
+
+    with monkeypatch.context() as m:
+        m.setattr(explain_run, "deletion_insertion", refuse)
+        assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    plain = pd.read_csv(tmp_path / "plain" / "metrics.csv")
+    assert not {"deletion_auc", "insertion_auc"} & set(plain.columns)
+    assert list(plain["path"]) == files  # 3 batches, rows in file order
+    x = np.stack([resize_image(read_image(f), (32, 32)).numpy() for f in files]).astype(np.float32)
+    expected = get_cam("gradcam", keras.models.load_model(tmp_path / "cnn.keras"))(x / 127.5 - 1.0)
+    for f, want in zip(plain["stem"], expected):
+        np.testing.assert_allclose(np.load(tmp_path / "plain" / f"{f}_gradcam.npy"), want, atol=1e-4)
+        assert (tmp_path / "plain" / f"{f}_overlay.png").stat().st_size > 0
+
+    assert main([*args, "--faithfulness", "--out", str(tmp_path / "faith")]) == 0
+    faith = pd.read_csv(tmp_path / "faith" / "metrics.csv")
+    assert faith[["deletion_auc", "insertion_auc"]].notna().all().all()
+    assert faith[["deletion_auc", "insertion_auc"]].stack().between(0, 1).all()
+    pd.testing.assert_frame_equal(faith[plain.columns], plain, atol=1e-5)
+
+
+def test_explain_files_reuses_a_ready_cam_object_of_the_same_model(tmp_path, breakhis_files):
+    from conftest import small_cnn
+
+    from breastcam.errors import UsageError
+    from breastcam.explain import get_cam
+    from breastcam.explain.run import explain_files
+
+    model, other = small_cnn(size=32, classes=2), small_cnn(size=32, classes=2, name="other")
+    cam = get_cam("gradcam", model)
+    frame = explain_files(model, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one",
+                          progress=False)
+    assert list(frame["method"]) == ["gradcam"] * 2 and (tmp_path / "metrics.csv").is_file()
+    with pytest.raises(UsageError, match="other"):
+        explain_files(other, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one")
+    with pytest.raises(UsageError, match="top_k"):
+        explain_files(model, breakhis_files, cam, out_dir=tmp_path, preprocessing="minus_one_one", top_k=3)
 
 
 def test_explain_cli_reports_bad_input(tmp_path, capsys):

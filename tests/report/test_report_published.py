@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from breastcam.errors import ConfigError
 from breastcam.report.published import (
     COLUMNS,
     REQUIRED_COLUMNS,
@@ -165,5 +166,5 @@ def test_printed_value_reads_pairs_and_units():
 
 def test_a_missing_experiments_folder_says_how_to_point_at_one(tmp_path, monkeypatch):
     monkeypatch.setenv("BREASTCAM_EXPERIMENTS", str(tmp_path / "absent"))
-    with pytest.raises(FileNotFoundError, match="BREASTCAM_EXPERIMENTS"):
+    with pytest.raises(ConfigError, match="BREASTCAM_EXPERIMENTS"):
         load_published("000", 6)

@@ -13,7 +13,7 @@ import pytest
 from breastcam.data import load_manifest, make_split, read_manifest
 from breastcam.errors import DataError
 from breastcam.report import load_experiment
-from breastcam.reproduce.committed import (SPLITS, build_splits, check_download, committed_split,
+from breastcam.reproduce.committed import (splits_dir, build_splits, check_download, committed_split,
                                            read_splits)
 from breastcam.reproduce.plan import make_plan
 
@@ -24,7 +24,7 @@ GROUND_TRUTH = REPO.parent / "shared" / "data" / "reference" / "bach" / "microsc
 @pytest.mark.parametrize("dataset", ["bach", "cddcesm", "mias", "miniddsm", "breakhis"])
 def test_committed_splits_are_current(dataset):
     built = build_splits(dataset)
-    text = gzip.decompress((SPLITS / f"{dataset}.csv.gz").read_bytes()).decode("utf-8")
+    text = gzip.decompress((splits_dir() / f"{dataset}.csv.gz").read_bytes()).decode("utf-8")
     assert built.to_csv(index=False, lineterminator="\n") == text, \
         "data_manifests/splits/ is stale: run python data_manifests/build.py"
 

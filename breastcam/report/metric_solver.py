@@ -42,6 +42,7 @@ from breastcam.evaluate.paper_metrics import (
     definition_metrics,
 )
 from breastcam.report.published import load_published
+from breastcam.report.tables import INCONSISTENT
 
 ROW_KEY = ["dataset", "subset", "model"]
 # Metrics a definition can be tested on (AUC, counts and times say nothing about it).
@@ -474,17 +475,21 @@ def choose(results: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
-def inconsistent_keys(published: pd.DataFrame, paper: str) -> list[tuple[str, str, str]]:
-    """``(dataset, subset, model)`` of the published rows no single-run definition reproduces.
+def inconsistent_keys(published: pd.DataFrame, paper: str) -> dict[tuple[str, str, str], str]:
+    """``{(dataset, subset, model): why}`` for the published rows no single-run definition fits.
 
-    What the report marks "internally inconsistent in the paper"; ``paper`` is A, B or C.
+    What the report marks "internally inconsistent in the paper"; ``paper`` is A, B or C. A
+    miss of the integer enumeration is a proof; a miss of the rate search says so.
     """
-    out = []
+    out = {}
     for row in rows_of(published):
         test = test_set(paper, row["dataset"], row["subset"])
         definitions = candidate_definitions(test.n_classes, over_runs=False)
-        if not any(f.fits for f in check_row_all(row["bounds"], definitions, test)):
-            out.append((row["dataset"], str(row["subset"]), row["model"]))
+        fits = check_row_all(row["bounds"], definitions, test)
+        if not any(f.fits for f in fits):
+            why = INCONSISTENT if fits[0].method == "integer" else (
+                f"{INCONSISTENT} (no confusion matrix found at the dataset's class shares)")
+            out[(row["dataset"], str(row["subset"]), row["model"])] = why
     return out
 
 

@@ -8,7 +8,7 @@ trailing ``X`` dropped and empty meaning ``all``, so ``40``, ``"40"`` and ``"40X
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ def _keyed(df: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame,
-                     inconsistent: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+                     inconsistent: Iterable[tuple[str, str, str]] | Mapping = ()) -> pd.DataFrame:
     """Published beside reproduced numbers, one row per (dataset, subset, model, metric[, protocol]).
 
     ``published``: rows of the published CSVs (``value``, optional ``printed``, ``paper``,
@@ -109,10 +109,10 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame,
     compared = out["paper_definition"].where(out["paper_definition"].notna(), out["reproduced"])
     out["difference"] = compared - out["published"]
     out["published_in_ci"] = _published_in_ci(out)
-    bad = {(str(d), normalise_subset(s), str(m)) for d, s, m in inconsistent}
-    flagged = [(d, s, m) in bad and pd.notna(p) for d, s, m, p in
-               zip(out["dataset"], out["subset"], out["model"], out["published"])]
-    out["paper_check"] = np.where(flagged, INCONSISTENT, "")
+    why = inconsistent if isinstance(inconsistent, Mapping) else dict.fromkeys(inconsistent, INCONSISTENT)
+    bad = {(str(d), normalise_subset(s), str(m)): text for (d, s, m), text in why.items()}
+    out["paper_check"] = [bad.get((d, s, m), "") if pd.notna(p) else "" for d, s, m, p in
+                          zip(out["dataset"], out["subset"], out["model"], out["published"])]
     # An outer merge sorts its keys: first restore published-then-reproduced order, then group.
     out["_order"] = out["_order"].fillna(len(out) + 1.0)
     out = out.sort_values(["_order", "_rorder"], kind="stable", na_position="first")

@@ -35,7 +35,7 @@ def published_rows(experiment: Mapping, notes: list[str]) -> pd.DataFrame:
 
 
 def comparison(published: pd.DataFrame, reproduced: pd.DataFrame,
-               inconsistent: Sequence[tuple[str, str, str]] = ()) -> pd.DataFrame:
+               inconsistent: Mapping[tuple[str, str, str], str] | Sequence = ()) -> pd.DataFrame:
     """Published beside reproduced, with the repeated runs' ``std`` and ``runs`` columns."""
     if reproduced.empty and published.empty:
         return pd.DataFrame()
@@ -50,7 +50,7 @@ def comparison(published: pd.DataFrame, reproduced: pd.DataFrame,
 
 
 def paper_consistency(experiment: Mapping, published: pd.DataFrame, reproduced: pd.DataFrame,
-                      notes: list[str]) -> list[tuple[str, str, str]]:
+                      notes: list[str]) -> dict[tuple[str, str, str], str]:
     """The paper's metric definition, said in ``notes``; the published rows no definition fits.
 
     Only rows the report compares are checked (the solver takes about a second a row).
@@ -66,7 +66,7 @@ def paper_consistency(experiment: Mapping, published: pd.DataFrame, reproduced: 
                          "(docs/METRIC_DEFINITIONS.md). Confidence intervals are those of the "
                          "compared (paper-defined) value; 'CI method' says how each was made.")
     if published.empty or reproduced.empty or paper not in PAPER_DEFINITIONS:
-        return []
+        return {}
     compared = {(str(d), normalise_subset(s), str(m)) for d, s, m in
                 zip(reproduced["dataset"], reproduced["subset"], reproduced["model"])}
     keep = [(str(d), normalise_subset(s), str(m)) in compared for d, s, m in

@@ -103,3 +103,17 @@ def test_paper_a_binary_choice_from_its_own_rows(monkeypatch):
     results = ms.solve(groups)
     results = results[~results["definition"].str.startswith("mean over runs")]
     assert ms.choose(results)["A/binary"]["definition"] == PAPER_DEFINITIONS["A"]["binary"]
+
+
+def test_inconsistent_keys_for_the_report():
+    import pandas as pd
+
+    from breastcam.report.published import load_published
+    from breastcam.report.tables import INCONSISTENT
+
+    both = pd.concat([load_published("000", 6), load_published("001", 11)], ignore_index=True)
+    rows = both[(both["model"] == "dalaresnet50") & (both["subset"] == "40")]
+    assert ms.inconsistent_keys(rows, "A") == {("breakhis", "40", "dalaresnet50"): INCONSISTENT}
+    # Table XI alone is one binary matrix of the 599 test images: nothing to flag
+    alone = rows[rows["table"] == "XI"]
+    assert ms.inconsistent_keys(alone, "A") == {}

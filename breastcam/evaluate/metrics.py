@@ -34,6 +34,9 @@ key                        meaning
 ``params``                 ``{iba_alpha, iba_squared, iba_average, ece_bins}`` used
 ``ci``                     added by :func:`breastcam.evaluate.statistics.bootstrap_metrics`:
                            ``{metric: [low, high]}`` for the headline metrics
+``paper``                  added by :func:`breastcam.evaluate.run_eval.metrics_from_predictions`:
+                           ``{definition: {description, metrics, ci}}``, the metrics under each
+                           paper's own definition (:mod:`breastcam.evaluate.paper_metrics`)
 =========================  =====================================================================
 
 A metric that is undefined for the data (ROC-AUC when the truth holds one class) is ``None``.

@@ -27,6 +27,7 @@ from breastcam.evaluate.metrics import (
     DEFAULT_IBA_SQUARED,
     classification_metrics,
 )
+from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
 from breastcam.evaluate.statistics import (
@@ -66,14 +67,23 @@ def metrics_from_predictions(
     iba_squared: bool = DEFAULT_IBA_SQUARED,
     ece_bins: int = DEFAULT_ECE_BINS,
 ) -> dict[str, Any]:
-    """``classification_metrics`` of a predictions table, with bootstrap CIs (``ci``)."""
+    """``classification_metrics`` of a predictions table, with bootstrap CIs (``ci``).
+
+    Also the ``paper`` block: the metrics under the definitions the papers used
+    (:data:`breastcam.evaluate.paper_metrics.PAPER_DEFINITIONS`), each with its own ``ci``.
+    """
     y_true, y_prob, names = read_predictions(frame)
     out = classification_metrics(y_true, y_prob, class_names=names, iba_alpha=iba_alpha,
                                  iba_squared=iba_squared, ece_bins=ece_bins)
+    definitions = paper_definitions_for(len(names))
+    out["paper"] = paper_block(out["confusion_matrix"], definitions)
     if n_bootstrap:
         boot = bootstrap_metrics(y_true, y_prob, n_bootstrap=n_bootstrap, seed=seed,
-                                 stratify=stratify, iba_alpha=iba_alpha, iba_squared=iba_squared)
+                                 stratify=stratify, iba_alpha=iba_alpha, iba_squared=iba_squared,
+                                 definitions=definitions)
         out["ci"] = boot.pop("ci")
+        for name, ci in boot.pop("paper_ci", {}).items():
+            out["paper"][name]["ci"] = ci
         out["bootstrap"] = boot
     return out
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from scipy import sparse, stats
 
+from breastcam.evaluate.paper_metrics import PAPER_METRICS, definition_metrics, parse_definition
 from breastcam.evaluate.metrics import (
     DEFAULT_IBA_ALPHA,
     DEFAULT_IBA_SQUARED,
@@ -106,6 +107,7 @@ def bootstrap_metrics(
     iba_squared: bool = DEFAULT_IBA_SQUARED,
     metrics: Sequence[str] = HEADLINE_METRICS,
     chunk: int = 250,
+    definitions: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Percentile-bootstrap confidence intervals of the headline metrics.
 
@@ -113,7 +115,9 @@ def bootstrap_metrics(
     times from ``numpy.random.default_rng(seed)``, and recomputes every metric on each resample
     with the same definitions as :func:`classification_metrics`. Returns ``{"ci": {metric:
     [low, high]}, "n_bootstrap", "seed", "confidence", "stratified", "redrawn"}``; a metric
-    undefined on the test set itself (AUC with one class) gets ``None``.
+    undefined on the test set itself (AUC with one class) gets ``None``. ``definitions`` (names
+    of :mod:`breastcam.evaluate.paper_metrics` definitions) adds ``"paper_ci": {definition:
+    {metric: [low, high]}}`` from the same resamples.
     """
     y_true, y_prob, _ = check_predictions(y_true, y_prob)
     if int(n_bootstrap) < 1:
@@ -131,9 +135,15 @@ def bootstrap_metrics(
     present = np.unique(y_true)
 
     values: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    paper = {name: parse_definition(name).single() for name in definitions}
+    paper_values: dict[str, dict[str, list[np.ndarray]]] = {
+        name: {m: [] for m in PAPER_METRICS} for name in paper}
     for start in range(0, len(counts), chunk):
         w = counts[start : start + chunk]
         cm = np.asarray((cell.T @ w.T).T).reshape(-1, k, k)
+        for name, d in paper.items():
+            for m, v in definition_metrics(cm, d).items():
+                paper_values[name][m].append(v)
         derived = confusion_metrics(cm, minority=minority, iba_alpha=iba_alpha,
                                     iba_squared=iba_squared)
         for m in metrics:
@@ -149,12 +159,17 @@ def bootstrap_metrics(
                 values["roc_auc"].append(np.mean(per_class, axis=0))
 
     tail = (1.0 - confidence) / 2.0 * 100.0
-    ci: dict[str, list[float] | None] = {}
-    for m in metrics:
-        v = np.concatenate(values[m])
+
+    def percentile(chunks: list[np.ndarray]) -> list[float] | None:
+        v = np.concatenate(chunks)
         v = v[np.isfinite(v)]
-        ci[m] = None if v.size == 0 else [float(x) for x in np.percentile(v, [tail, 100 - tail])]
+        return None if v.size == 0 else [float(x) for x in np.percentile(v, [tail, 100 - tail])]
+
+    ci = {m: percentile(values[m]) for m in metrics}
+    extra = {"paper_ci": {name: {m: percentile(v) for m, v in per.items()}
+                          for name, per in paper_values.items()}} if paper else {}
     return {
+        **extra,
         "ci": ci,
         "n_bootstrap": int(n_bootstrap),
         "seed": int(seed),
@@ -340,3 +355,66 @@ def mean_std(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
             "max": float(v.max()),
         }
     return out
+
+
+# --- intervals of repeated runs -----------------------------------------------------------------
+
+# Metrics that are proportions: their intervals are kept inside [0, 1]. IBA with alpha <= 1 is
+# at most 1 too ((1 + alpha (s - t)) sqrt(s t) peaks at s = t = 1). Anything else (loss, counts,
+# seconds) is non-negative.
+PROPORTION_METRICS = frozenset(HEADLINE_METRICS) | {
+    "balanced_accuracy", "ppv", "npv", "f1_positive", "precision_macro", "precision_weighted",
+    "recall_macro", "recall_weighted", "ece", "mce", "brier"}
+MIN_RUNS_FOR_T = 3
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: ``(0, 1)`` for proportions, else ``(0, inf)``."""
+    base = metric.split(".")[0]
+    if base in PROPORTION_METRICS or base.endswith("_per_class"):
+        return 0.0, 1.0
+    return 0.0, math.inf
+
+
+def runs_interval(values: Sequence[float], metric: str, *, confidence: float = 0.95,
+                  min_runs: int = MIN_RUNS_FOR_T) -> dict[str, Any]:
+    """A t-interval of the mean of repeated runs, kept inside the metric's range.
+
+    Returns ``{std, low, high, method, decisive}``. The interval is clipped to
+    :func:`metric_range`; ``decisive`` is False when it had to be clipped or when fewer than
+    ``min_runs`` runs make it (with 2 runs the 95 % t quantile is 12.7: the interval says
+    nothing), and a report must then not judge a published number by it. ``method`` says all
+    of this in words.
+    """
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    n = int(v.size)
+    if n == 0:
+        raise ValueError(f"runs_interval: no finite values of {metric!r}")
+    if n < 2:
+        return {"std": 0.0, "low": math.nan, "high": math.nan, "decisive": False,
+                "method": "one run: no interval over runs"}
+    std = float(np.std(v, ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * std / math.sqrt(n)
+    mean = float(v.mean())
+    lo_range, hi_range = metric_range(metric)
+    low, high = max(mean - half, lo_range), min(mean + half, hi_range)
+    clipped = (mean - half < lo_range) or (mean + half > hi_range)
+    method = f"t-interval of the mean of {n} runs"
+    if clipped:
+        method += f", clipped to [{lo_range:g}, {hi_range:g}]"
+    decisive = n >= min_runs and not clipped
+    if not decisive:
+        why = f"fewer than {min_runs} runs" if n < min_runs else "wider than the metric's range"
+        method += f" ({why}: not used to judge the published number)"
+    return {"std": std, "low": float(low), "high": float(high), "method": method,
+            "decisive": bool(decisive)}
+
+
+def bootstrap_method(metrics: Mapping[str, Any]) -> str:
+    """How a ``metrics.json``'s ``ci`` was made, in words (from its ``bootstrap`` block)."""
+    boot = metrics.get("bootstrap") or {}
+    if not boot:
+        return "percentile bootstrap over the test images"
+    strat = ", stratified" if boot.get("stratified") else ""
+    return (f"percentile bootstrap over the test images ({boot.get('n_bootstrap')} resamples"
+            f"{strat}, seed {boot.get('seed')})")

@@ -36,6 +36,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
 td.in-ci { background: #e3f4e1 !important; }
 td.out-ci { background: #fdf0d5 !important; }
+td.inconsistent { color: #a00000; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: .9em; color: #555; }
@@ -47,7 +48,10 @@ dl.meta dt { font-weight: 600; }
 dl.meta dd { margin: 0; }
 """
 
-_DISPLAY_NAMES = {"ci": "95% CI", "published_in_ci": "published in CI"}
+_DISPLAY_NAMES = {"ci": "95% CI", "published_in_ci": "published in CI",
+                  "reproduced": "reproduced (breastcam definition)",
+                  "paper_definition": "reproduced (paper definition)", "ci_method": "CI method",
+                  "paper_check": "paper check"}
 _DEVIATION_COLUMNS = {"what": "what", "paper": "the paper says", "section": "where", "breastcam": "breastcam does",
                       "reason": "why", "source": "set in"}
 
@@ -121,6 +125,8 @@ def _cell_html(col: str, value: Any) -> str:
     if col == "published_in_ci" and value is not pd.NA and value is not None and not (
             isinstance(value, float) and math.isnan(value)):
         classes.append("in-ci" if bool(value) else "out-ci")
+    if col == "paper_check" and value:
+        classes.append("inconsistent")
     attr = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{attr}>{text}</td>"
 

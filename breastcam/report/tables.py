@@ -8,14 +8,16 @@ trailing ``X`` dropped and empty meaning ``all``, so ``40``, ``"40"`` and ``"40X
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 KEY = ["dataset", "subset", "model", "metric"]
-COMPARISON_COLUMNS = KEY + ["protocol", "published", "printed", "source", "reproduced", "ci_low",
-                            "ci_high", "difference", "published_in_ci"]
+COMPARISON_COLUMNS = KEY + ["protocol", "published", "printed", "source", "reproduced",
+                            "paper_definition", "ci_low", "ci_high", "ci_method", "difference",
+                            "published_in_ci", "paper_check"]
+INCONSISTENT = "internally inconsistent in the paper"
 
 
 def normalise_subset(value: Any) -> str:
@@ -43,7 +45,8 @@ def _keyed(df: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
-def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.DataFrame:
+def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame,
+                     inconsistent: Iterable[tuple[str, str, str]] | Mapping = ()) -> pd.DataFrame:
     """Published beside reproduced numbers, one row per (dataset, subset, model, metric[, protocol]).
 
     ``published``: rows of the published CSVs (``value``, optional ``printed``, ``paper``,
@@ -51,9 +54,18 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Da
     ``reproduced`` / ``mean``), optionally ``ci_low``, ``ci_high`` and ``protocol`` (one row per
     protocol: the published number is repeated beside each).
 
+    ``reproduced`` may also hold ``paper_value`` (the metric under the paper's own definition),
+    ``ci_method`` (how the interval was made) and ``ci_decisive`` (False: the interval must not
+    judge the published number, e.g. a t-interval over 2 runs). ``inconsistent`` lists the
+    published rows ``(dataset, subset, model)`` that no metric definition reproduces
+    (``breastcam.report.metric_solver``).
+
     Columns: ``dataset, subset, model, metric, protocol, published, printed, source,
-    reproduced, ci_low, ci_high, difference`` (reproduced - published) and ``published_in_ci``
-    (True / False, missing where there is no interval). Rows found on one side only are kept
+    reproduced, paper_definition, ci_low, ci_high, ci_method, difference`` (the like-defined
+    number - published: ``paper_definition`` where there is one, else ``reproduced``),
+    ``published_in_ci`` (True / False; missing where there is no interval, where it is not
+    decisive or leaves the metric's range) and ``paper_check`` ("internally inconsistent in the
+    paper" for the ``inconsistent`` rows). Rows found on one side only are kept
     with the other side missing. Rows are grouped by dataset, then subset (magnifications in
     numeric order, ``all`` last); within a group models and metrics keep the order in which they
     first appear (published rows first), protocols the reproduced order.
@@ -79,25 +91,28 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Da
     if value_col is None:
         raise ValueError("reproduced table needs a 'value' (or 'reproduced' / 'mean') column")
     rep = rep.rename(columns={value_col: "reproduced"})
-    for col in ("ci_low", "ci_high"):
+    for col, default in (("ci_low", np.nan), ("ci_high", np.nan), ("paper_value", np.nan),
+                         ("ci_method", ""), ("ci_decisive", True), ("protocol", "")):
         if col not in rep.columns:
-            rep[col] = np.nan
-    if "protocol" not in rep.columns:
-        rep["protocol"] = ""
-    rep = rep[KEY + ["protocol", "reproduced", "ci_low", "ci_high"]]
+            rep[col] = default
+    rep = rep.rename(columns={"paper_value": "paper_definition"})
+    rep = rep[KEY + ["protocol", "reproduced", "paper_definition", "ci_low", "ci_high",
+                     "ci_method", "ci_decisive"]]
     rep["_rorder"] = np.arange(len(rep))
 
     out = pub.merge(rep, on=KEY, how="outer", sort=False)
     out["protocol"] = out["protocol"].fillna("")
-    out["printed"] = out["printed"].fillna("")
-    out["source"] = out["source"].fillna("")
-    for col in ("published", "reproduced", "ci_low", "ci_high"):
+    for col in ("printed", "source", "ci_method"):
+        out[col] = out[col].fillna("").astype(str)
+    for col in ("published", "reproduced", "paper_definition", "ci_low", "ci_high"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
-    out["difference"] = out["reproduced"] - out["published"]
-    has_ci = out["ci_low"].notna() & out["ci_high"].notna() & out["published"].notna()
-    inside = (out["published"] >= out["ci_low"]) & (out["published"] <= out["ci_high"])
-    out["published_in_ci"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
-    out.loc[has_ci, "published_in_ci"] = inside[has_ci]
+    compared = out["paper_definition"].where(out["paper_definition"].notna(), out["reproduced"])
+    out["difference"] = compared - out["published"]
+    out["published_in_ci"] = _published_in_ci(out)
+    why = inconsistent if isinstance(inconsistent, Mapping) else dict.fromkeys(inconsistent, INCONSISTENT)
+    bad = {(str(d), normalise_subset(s), str(m)): text for (d, s, m), text in why.items()}
+    out["paper_check"] = [bad.get((d, s, m), "") if pd.notna(p) else "" for d, s, m, p in
+                          zip(out["dataset"], out["subset"], out["model"], out["published"])]
     # An outer merge sorts its keys: first restore published-then-reproduced order, then group.
     out["_order"] = out["_order"].fillna(len(out) + 1.0)
     out = out.sort_values(["_order", "_rorder"], kind="stable", na_position="first")
@@ -108,6 +123,21 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Da
     out["_subset"] = out["subset"].map(_subset_rank)
     out = out.sort_values(["_dataset", "_subset", "_model", "_metric"], kind="stable")
     return out[COMPARISON_COLUMNS].reset_index(drop=True)
+
+
+def _published_in_ci(out: pd.DataFrame) -> pd.Series:
+    """Published inside the interval, decided only by decisive intervals within the metric's range."""
+    from breastcam.evaluate.statistics import metric_range
+
+    decisive = out["ci_decisive"].map(lambda v: v is not False and v is not np.False_ and v != "False")
+    low_ok = out["ci_low"] >= out["metric"].map(lambda m: metric_range(m)[0]) - 1e-9
+    high_ok = out["ci_high"] <= out["metric"].map(lambda m: metric_range(m)[1]) + 1e-9
+    has_ci = (out["ci_low"].notna() & out["ci_high"].notna() & out["published"].notna()
+              & decisive & low_ok & high_ok)
+    inside = (out["published"] >= out["ci_low"]) & (out["published"] <= out["ci_high"])
+    result = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    result[has_ci] = inside[has_ci]
+    return result
 
 
 def _subset_rank(subset: str) -> tuple:

@@ -1,9 +1,13 @@
 """Finished runs -> the long "reproduced" table the report compares with the published CSVs.
 
 Columns: ``dataset, subset, protocol, model, metric, value, ci_low, ci_high, std, runs``
-(metric names of ``experiments/README.md``). One run: the value and its bootstrap 95 % CI from
+(metric names of ``experiments/README.md``), ``paper_value`` (the metric under the paper's own
+definition, ``metrics.json``'s ``paper`` block; the mean of the per-run values over repeated
+runs), ``ci_method`` and ``ci_decisive``. The interval is that of ``paper_value`` where there is
+one (the number compared with the paper), else of ``value``. One run: the bootstrap 95 % CI from
 ``metrics.json``. Repeated runs (folds / seeds): the mean, the sample std, and a 95 % t-interval
-of the mean over the runs (the spread of the protocol, not of one test set).
+of the mean over the runs, kept inside the metric's range and not decisive with fewer than 3 runs
+(:func:`breastcam.evaluate.statistics.runs_interval`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.evaluate.paper_metrics import paper_definition, paper_metric
+from breastcam.evaluate.statistics import bootstrap_method, runs_interval
+
 COLUMNS = ["dataset", "subset", "protocol", "model", "metric", "value", "ci_low", "ci_high",
-           "std", "runs"]
+           "std", "runs", "paper_value", "ci_method", "ci_decisive"]
 # Experiment metric name -> metrics.json key, where they differ.
 ALIASES = {"loss": "log_loss", "params": "n_params"}
 
@@ -36,43 +43,46 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-def _ci(metrics: Mapping[str, Any], name: str) -> tuple[float, float]:
-    interval = (metrics.get("ci") or {}).get(ALIASES.get(name, name))
+def _ci(metrics: Mapping[str, Any], name: str, definition: str | None) -> tuple[float, float]:
+    if definition is not None:
+        interval = (((metrics.get("paper") or {}).get(definition) or {}).get("ci") or {}).get(name)
+    else:
+        interval = (metrics.get("ci") or {}).get(ALIASES.get(name, name))
     if isinstance(interval, (list, tuple)) and len(interval) == 2 and None not in interval:
         return float(interval[0]), float(interval[1])
     return math.nan, math.nan
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """(std, low, high): sample std and the 95 % t-interval of the mean."""
-    from scipy import stats
-
-    n = len(values)
-    if n < 2:
-        return 0.0, math.nan, math.nan
-    std = float(np.std(values, ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    mean = float(np.mean(values))
-    return std, mean - half, mean + half
-
-
 def rows_from_metrics(per_run: Sequence[Mapping[str, Any]], metric_names: Sequence[str],
-                      key: Mapping[str, str]) -> list[dict]:
-    """Rows of one (dataset, subset, protocol, model) from the metrics of its runs."""
+                      key: Mapping[str, str], paper: str | None = None) -> list[dict]:
+    """Rows of one (dataset, subset, protocol, model) from the metrics of its runs.
+
+    ``paper`` (A, B, C) selects the paper's metric definition for ``paper_value``.
+    """
+    k = len((per_run[0] if per_run else {}).get("class_names") or []) or 2
+    definition = paper_definition(paper, k) if paper else None
     rows = []
     for name in metric_names:
         values = [v for v in (metric_value(m, name) for m in per_run) if v is not None]
         if not values:
             continue
         row = {**key, "metric": name, "runs": len(values)}
+        paper_values = [v for v in (paper_metric(m, definition, name) for m in per_run)
+                        if v is not None] if definition else []
+        row["paper_value"] = float(np.mean(paper_values)) if paper_values else math.nan
+        compared = paper_values or values
         if len(per_run) == 1:
             row["value"] = values[0]
-            row["ci_low"], row["ci_high"] = _ci(per_run[0], name)
+            row["ci_low"], row["ci_high"] = _ci(per_run[0], name, definition if paper_values else None)
             row["std"] = math.nan
+            row["ci_method"] = bootstrap_method(per_run[0]) if math.isfinite(row["ci_low"]) else ""
+            row["ci_decisive"] = math.isfinite(row["ci_low"])
         else:
-            arr = np.asarray(values, dtype=float)
-            row["value"] = float(arr.mean())
-            row["std"], row["ci_low"], row["ci_high"] = _t_interval(arr)
+            row["value"] = float(np.mean(values))
+            interval = runs_interval(compared, name)
+            row["std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            row["ci_low"], row["ci_high"] = interval["low"], interval["high"]
+            row["ci_method"], row["ci_decisive"] = interval["method"], interval["decisive"]
         rows.append(row)
     return rows
 
@@ -94,7 +104,8 @@ def collect(plan, outcome) -> pd.DataFrame:
                 for value, m in _read(d / f"metrics_by_{plan.report_by}.json").items():
                     per_value.setdefault(str(value), []).append(m)
             for value, metrics in per_value.items():
-                rows += rows_from_metrics(metrics, metric_names, {**key, "subset": value})
+                rows += rows_from_metrics(metrics, metric_names, {**key, "subset": value},
+                                          exp.get("paper"))
         rows += rows_from_metrics([_read(d / "metrics.json") for d in dirs], metric_names,
-                                  {**key, "subset": subset})
+                                  {**key, "subset": subset}, exp.get("paper"))
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -13,6 +13,8 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from breastcam.report import comparison_table, package_versions, published_for, write_report
+from breastcam.evaluate.paper_metrics import PAPER_DEFINITIONS, paper_definition, parse_definition
+from breastcam.report.metric_solver import CLASSES, inconsistent_keys
 from breastcam.report.tables import KEY, normalise_subset
 
 # The deviations every experiment of a paper has, whatever mode it runs in, are data:
@@ -29,18 +31,44 @@ def published_rows(experiment: Mapping, notes: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=KEY + ["value"])
 
 
-def comparison(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.DataFrame:
+def comparison(published: pd.DataFrame, reproduced: pd.DataFrame,
+               inconsistent: Mapping[tuple[str, str, str], str] | Sequence = ()) -> pd.DataFrame:
     """Published beside reproduced, with the repeated runs' ``std`` and ``runs`` columns."""
     if reproduced.empty and published.empty:
         return pd.DataFrame()
     rep = reproduced if not reproduced.empty else pd.DataFrame(columns=KEY + ["value"])
-    table = comparison_table(published, rep)
+    table = comparison_table(published, rep, inconsistent=inconsistent)
     if not reproduced.empty and {"std", "runs"} <= set(reproduced.columns):
         extra = reproduced[KEY + ["protocol", "std", "runs"]].copy()
         extra["subset"] = extra["subset"].map(normalise_subset)
         extra["model"] = extra["model"].astype(str)
         table = table.merge(extra, on=KEY + ["protocol"], how="left")
     return table
+
+
+def paper_consistency(experiment: Mapping, published: pd.DataFrame, reproduced: pd.DataFrame,
+                      notes: list[str]) -> dict[tuple[str, str, str], str]:
+    """The paper's metric definition, said in ``notes``; the published rows no definition fits.
+
+    Only rows the report compares are checked (the solver takes about a second a row).
+    """
+    paper = str(experiment.get("paper") or "")
+    classes = {len(CLASSES[d]) for d in published.get("dataset", pd.Series(dtype=str)).unique()
+               if d in CLASSES}
+    for k in sorted(classes):
+        name = paper_definition(paper, k)
+        if name:
+            notes.append(f"paper definition ({k} classes): '{name}' = {parse_definition(name).describe()}; "
+                         "found by breastcam.report.metric_solver from the printed rows "
+                         "(docs/METRIC_DEFINITIONS.md). Confidence intervals are those of the "
+                         "compared (paper-defined) value; 'CI method' says how each was made.")
+    if published.empty or reproduced.empty or paper not in PAPER_DEFINITIONS:
+        return {}
+    compared = {(str(d), normalise_subset(s), str(m)) for d, s, m in
+                zip(reproduced["dataset"], reproduced["subset"], reproduced["model"])}
+    keep = [(str(d), normalise_subset(s), str(m)) in compared for d, s, m in
+            zip(published["dataset"], published["subset"], published["model"])]
+    return inconsistent_keys(published[keep], paper)
 
 
 def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
@@ -81,7 +109,8 @@ def assemble(
     out_dir.mkdir(parents=True, exist_ok=True)
     if published is None:
         published = published_rows(experiment, notes)
-    table = comparison(published, reproduced)
+    inconsistent = paper_consistency(experiment, published, reproduced, notes)
+    table = comparison(published, reproduced, inconsistent)
     reproduced.to_csv(out_dir / "reproduced.csv", index=False, lineterminator="\n")
     table.to_csv(out_dir / "comparison.csv", index=False, lineterminator="\n")
     devs = list(PAPER_DEVIATIONS.get(str(experiment.get("paper")), [])) + list(deviations)

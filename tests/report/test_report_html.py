@@ -145,7 +145,7 @@ def test_markdown_report(report):
     lines = md.splitlines()
     header = lines.index("### breakhis, magnification 40") + 2
     assert lines[header] == ("| model | metric | protocol | published | printed | source"
-                             " | reproduced | 95% CI | difference | published in CI |")
+                             " | reproduced (breastcam definition) | 95% CI | difference | published in CI |")
     assert lines[header + 1] == "|---|---|---|---:|---|---|---:|---|---:|---|"
     assert lines[header + 2] == ("| dalaresnet50 | accuracy | dala | 0.985 | 0.985 | paper 000"
                                  " Table 6 | 0.9712 | [0.9566, 0.9866] | -0.0138 | yes |")

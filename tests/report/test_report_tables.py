@@ -115,3 +115,30 @@ def test_to_markdown_without_tabulate():
         "| vgg16 |  | 624 |\n"
     )
     assert to_markdown(df, columns=["n", "model"]).splitlines()[0] == "| n | model |"
+
+
+def test_like_with_like_and_intervals_that_cannot_judge():
+    reproduced = pd.DataFrame({
+        "dataset": ["breakhis"] * 3, "subset": ["40", "100", "40"],
+        "model": ["dalaresnet50"] * 3, "metric": ["accuracy"] * 3,
+        "protocol": ["dala", "dala", "patient"],
+        "value": [0.90, 0.95, 0.80], "paper_value": [0.98, np.nan, 0.81],
+        # 40/dala: a 2-run t-interval (not decisive); 100: the old unclipped [-1.46, 1.71];
+        # 40/patient: a decisive bootstrap interval
+        "ci_low": [0.0, -1.4633, 0.79], "ci_high": [1.0, 1.7133, 0.99],
+        "ci_method": ["t-interval of the mean of 2 runs (fewer than 3 runs: ...)", "",
+                      "percentile bootstrap"],
+        "ci_decisive": [False, True, True],
+    })
+    out = comparison_table(_published(), reproduced, inconsistent=[("breakhis", "40X", "dalaresnet50")])
+    rows = {(r.subset, r.protocol): r for r in out.itertuples()}
+    dala40 = rows[("40", "dala")]
+    # the difference compares like with like: the paper-defined value where there is one
+    assert dala40.difference == pytest.approx(0.98 - 0.985)
+    assert dala40.reproduced == 0.90 and dala40.paper_definition == 0.98
+    assert pd.isna(dala40.published_in_ci)  # a 2-run interval does not judge
+    assert pd.isna(rows[("100", "dala")].published_in_ci)  # an interval outside [0, 1] neither
+    assert rows[("100", "dala")].difference == pytest.approx(0.95 - 0.987)
+    assert bool(rows[("40", "patient")].published_in_ci) is True
+    assert dala40.paper_check == "internally inconsistent in the paper"
+    assert rows[("100", "dala")].paper_check == ""

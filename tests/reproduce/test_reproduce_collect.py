@@ -75,3 +75,23 @@ def test_reproduce_report_places_published_beside_reproduced(tmp_path):
     assert len(row) == 1 and row["reproduced"].item() == 0.5 and row["published"].notna().all()
     text = html.read_text()
     assert "[0.25, 0.75]" in text and "a deviation" in text and "run failed: r: boom" in text
+
+
+def test_reproduce_collect_two_folds_interval_in_range_and_paper_values(tmp_path):
+    exp = load_experiment("ernet-breakhis")
+    groups = {}
+    for fold, (acc, sens) in enumerate([(0.5, 0.0), (0.6, 0.25)]):
+        d = tmp_path / f"fold_{fold}"
+        d.mkdir()
+        m = _metrics(acc) | {"sensitivity": sens, "class_names": ["benign", "malignant"],
+                             "paper": {"binary": {"metrics": {"sensitivity": sens + 0.1}}}}
+        (d / "metrics.json").write_text(json.dumps(m))
+        groups.setdefault(("40", "ernet", "ernet50"), []).append(d)
+    plan = SimpleNamespace(experiment=exp, report_by=None)
+    table = collect(plan, SimpleNamespace(groups=groups)).set_index("metric")
+    sens = table.loc["sensitivity"]
+    # the old t-interval over 2 folds was [-1.4633, 1.7133]
+    assert 0.0 <= sens["ci_low"] <= sens["ci_high"] <= 1.0
+    assert not sens["ci_decisive"] and "fewer than 3 runs" in sens["ci_method"]
+    assert sens["value"] == pytest.approx(0.125)
+    assert sens["paper_value"] == pytest.approx(0.225)  # mean of the per-run paper values

@@ -33,3 +33,7 @@ class ModelFileError(BreastcamError, ValueError):
 
 class RunStateError(BreastcamError, RuntimeError):
     """A run directory in a state that forbids the action (claimed, unfinished, exists)."""
+
+
+class MissingFileError(BreastcamError, FileNotFoundError):
+    """An input file or folder the user named (config, manifest, model, run) does not exist."""

@@ -16,7 +16,10 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.report.published import experiments_dir, load_published_files
+from breastcam.schema import OPEN, check_mapping, check_value, unknown_key_message
+from breastcam.train.config import SCHEMA as RUN_SCHEMA
 
 REQUIRED_KEYS = ("name", "paper", "title", "published", "dataset", "protocols", "models", "train",
                  "evaluate")
@@ -35,9 +38,38 @@ SUBSET_MODES = ("separate", "pooled")
 NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
+# An experiment's ``train`` keys and where they go in a run config (breastcam/train/config.py);
+# their types are the run config's (one schema, breastcam.schema).
+TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
+TRAIN_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
+                    "early_stopping", "deterministic", "mixed_precision", "jit_compile",
+                    "distribute")
+TRAIN_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # read by the planner itself
+_RUN_DATA, _RUN_TRAIN = RUN_SCHEMA["data"][0], RUN_SCHEMA["train"][0]
+TRAIN_SCHEMA: dict = {
+    **{k: _RUN_DATA[k] for k in TRAIN_DATA_KEYS},
+    **{k: _RUN_TRAIN[k] for k in TRAIN_TRAIN_KEYS},
+    "folds": (list,), "seeds": (list,), "reuse": (str,),
+    "weights": RUN_SCHEMA["model"][0]["weights"], "stain": _RUN_DATA["stain"],
+}
+# Sections whose keys are checked (the other optional sections are free-form options).
+SECTION_SCHEMAS: dict = {
+    "subsets": {"by": (str,), "values": (list,), "mode": (str,)},
+    "split": {"stratify": (list, str)},
+    "quick": {**TRAIN_SCHEMA, "models": (list,), "max_images": (int,)},
+    "evaluate": {"metrics": (list,), "num_classes": (dict,), "timing_from": (list,),
+                 # documentation of the paper's protocol, shown in reports, not read by code
+                 "iba": (dict,), "aggregate": (str,), "curves": (list,),
+                 "confusion_matrices": (bool,)},
+    "explain": {"methods": (list,), "params": (dict,), "max_images": (int,), "split": (str,),
+                "layer": (type(None), str), "threshold": (str, float, int),
+                "masks": (type(None), str), "faithfulness": (list,), "grid": (OPEN,),
+                "overlay": (OPEN,)},
+}
+
 
 def _fail(source: str, key: str, problem: str) -> None:
-    raise ValueError(f"experiment {source}: {key}: {problem} (schema: experiments/README.md)")
+    raise ConfigError(f"experiment {source}: {key}: {problem} (schema: experiments/README.md)")
 
 
 def _normalise_models(raw: Any, model_options: Mapping, source: str) -> tuple[list[str], dict]:
@@ -67,6 +99,26 @@ def _normalise_models(raw: Any, model_options: Mapping, source: str) -> tuple[li
     return names, specs
 
 
+def _check_sections(raw: Mapping, source: str) -> None:
+    """Keys and types of ``train``, ``quick`` and the sections of :data:`SECTION_SCHEMAS`.
+
+    A ``train`` value may be per model (a mapping with a ``default`` key): each of its values
+    is checked against the key's type.
+    """
+    where = f"experiment {source}"
+    for section, schema in (("train", TRAIN_SCHEMA), *SECTION_SCHEMAS.items()):
+        block = raw.get(section)
+        if not isinstance(block, Mapping):
+            continue  # absent, or reported as "must be a mapping" below
+        for key, value in block.items():
+            if key in schema and isinstance(value, Mapping) and "default" in value \
+                    and section in ("train", "quick"):
+                for model, choice in value.items():
+                    check_value(choice, schema[key], f"{section}.{key}.{model}", where)
+            else:
+                check_mapping({key: value}, schema, where, f"{section}.")
+
+
 def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
     """Check an experiment mapping and return it completed with defaults.
 
@@ -81,8 +133,9 @@ def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
         _fail(source, ", ".join(missing), "required key(s) missing")
     unknown = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        _fail(source, ", ".join(unknown), f"unknown key(s); known: "
-              f"{sorted(REQUIRED_KEYS + tuple(OPTIONAL_KEYS))}")
+        raise ConfigError(unknown_key_message(unknown[0], [*REQUIRED_KEYS, *OPTIONAL_KEYS],
+                                              f"experiment {source}"))
+    _check_sections(raw, source)
     exp = copy.deepcopy(dict(raw))
     for key, default in OPTIONAL_KEYS.items():
         if exp.get(key) is None:
@@ -144,7 +197,7 @@ def _read_yaml(path: Path) -> Any:
         with open(path) as fh:
             return yaml.load(fh, Loader=_LOADER)
     except yaml.YAMLError as err:
-        raise ValueError(f"experiment {path}: not valid YAML ({err})") from None
+        raise ConfigError(f"experiment {path}: not valid YAML ({err})") from None
 
 
 def load_experiment(name_or_path: str | os.PathLike) -> dict:
@@ -166,12 +219,12 @@ def load_experiment(name_or_path: str | os.PathLike) -> dict:
                 path = candidate
                 break
         else:
-            raise ValueError(f"no experiment named {text!r} under {experiments_dir()}; known: "
+            raise ConfigError(f"no experiment named {text!r} under {experiments_dir()}; known: "
                              f"{sorted(n for n in known if n)} (or give a YAML path)")
     if not path.is_file() and not path.is_absolute() and (experiments_dir() / path).is_file():
         path = experiments_dir() / path  # "dala/breakhis.yaml", relative to experiments/
     if not path.is_file():
-        raise FileNotFoundError(f"experiment file {path} not found")
+        raise MissingFileError(f"experiment file {path} not found")
     exp = validate_experiment(_read_yaml(path), source=str(path))
     exp["path"] = str(path)
     return exp
@@ -196,7 +249,7 @@ def resolve_train(experiment: Mapping, model: str, quick: bool = False) -> dict:
     (everything but ``models`` and ``max_images``) override the result.
     """
     if model not in experiment["model_specs"]:
-        raise ValueError(f"{model!r} is not a model of experiment {experiment['name']!r}: "
+        raise ConfigError(f"{model!r} is not a model of experiment {experiment['name']!r}: "
                          f"{experiment['models']}")
     registry_name = experiment["model_specs"][model]["model"]
     out = {}

@@ -26,16 +26,16 @@ import pandas as pd
 
 from breastcam.data import load_manifest
 from breastcam.data.splits import get_protocol
+from breastcam.report.experiment_spec import TRAIN_DATA_KEYS, TRAIN_PLAN_KEYS, TRAIN_TRAIN_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 ALL = "all"
 MIN_IMAGES = 6  # fewer images than this cannot make train / val / test with every class seen
 MIN_PER_CLASS = 2
 # train.* keys of an experiment and where they go in a run config (breastcam/train/config.py).
-_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
-_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
-               "early_stopping", "deterministic", "mixed_precision", "jit_compile", "distribute")
-_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # handled by the planner itself
+_DATA_KEYS = TRAIN_DATA_KEYS
+_TRAIN_KEYS = TRAIN_TRAIN_KEYS
+_PLAN_KEYS = TRAIN_PLAN_KEYS  # handled by the planner itself
 
 
 @dataclasses.dataclass

@@ -157,6 +157,15 @@ def make_optimizer(spec: Mapping) -> keras.optimizers.Optimizer:
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }[name]
+    import inspect
+
+    from breastcam.errors import ConfigError
+    from breastcam.schema import unknown_key_message
+
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    for key in spec:
+        if key not in valid:  # Keras would fail later with a bare TypeError
+            raise ConfigError(unknown_key_message(f"train.optimizer.{key}", list(dict.fromkeys([*valid, "name"]))))
     return cls(**spec)
 
 

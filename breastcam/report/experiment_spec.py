@@ -9,6 +9,7 @@ documented in ``experiments/README.md``; :func:`load_experiment` checks it and f
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,7 +20,6 @@ import yaml
 from breastcam.errors import ConfigError, MissingFileError
 from breastcam.report.published import experiments_dir, load_published_files
 from breastcam.schema import OPEN, check_mapping, check_value, unknown_key_message
-from breastcam.train.config import SCHEMA as RUN_SCHEMA
 
 REQUIRED_KEYS = ("name", "paper", "title", "published", "dataset", "protocols", "models", "train",
                  "evaluate")
@@ -38,34 +38,43 @@ SUBSET_MODES = ("separate", "pooled")
 NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
-# An experiment's ``train`` keys and where they go in a run config (breastcam/train/config.py);
-# their types are the run config's (one schema, breastcam.schema).
+# An experiment's ``train`` keys and where they go in a run config (breastcam/train/config.py).
 TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
 TRAIN_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
                     "early_stopping", "deterministic", "mixed_precision", "jit_compile",
                     "distribute")
 TRAIN_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # read by the planner itself
-_RUN_DATA, _RUN_TRAIN = RUN_SCHEMA["data"][0], RUN_SCHEMA["train"][0]
-TRAIN_SCHEMA: dict = {
-    **{k: _RUN_DATA[k] for k in TRAIN_DATA_KEYS},
-    **{k: _RUN_TRAIN[k] for k in TRAIN_TRAIN_KEYS},
-    "folds": (list,), "seeds": (list,), "reuse": (str,),
-    "weights": RUN_SCHEMA["model"][0]["weights"], "stain": _RUN_DATA["stain"],
-}
-# Sections whose keys are checked (the other optional sections are free-form options).
-SECTION_SCHEMAS: dict = {
-    "subsets": {"by": (str,), "values": (list,), "mode": (str,)},
-    "split": {"stratify": (list, str)},
-    "quick": {**TRAIN_SCHEMA, "models": (list,), "max_images": (int,)},
-    "evaluate": {"metrics": (list,), "num_classes": (dict,), "timing_from": (list,),
-                 # documentation of the paper's protocol, shown in reports, not read by code
-                 "iba": (dict,), "aggregate": (str,), "curves": (list,),
-                 "confusion_matrices": (bool,)},
-    "explain": {"methods": (list,), "params": (dict,), "max_images": (int,), "split": (str,),
-                "layer": (type(None), str), "threshold": (str, float, int),
-                "masks": (type(None), str), "faithfulness": (list,), "grid": (OPEN,),
-                "overlay": (OPEN,)},
-}
+
+
+@functools.lru_cache(maxsize=1)
+def experiment_schemas() -> dict:
+    """``{section: schema}`` of the checked sections: ``train`` and ``quick`` take the run
+    config's types (one schema, breastcam.schema); the other optional sections not listed here
+    are free-form options. Built on first use: the run config module imports the training
+    engine (TensorFlow), which listing experiments does not need."""
+    from breastcam.train.config import SCHEMA as run_schema
+
+    run_data, run_train = run_schema["data"][0], run_schema["train"][0]
+    train = {
+        **{k: run_data[k] for k in TRAIN_DATA_KEYS},
+        **{k: run_train[k] for k in TRAIN_TRAIN_KEYS},
+        "folds": (list,), "seeds": (list,), "reuse": (str,),
+        "weights": run_schema["model"][0]["weights"], "stain": run_data["stain"],
+    }
+    return {
+        "train": train,
+        "quick": {**train, "models": (list,), "max_images": (int,)},
+        "subsets": {"by": (str,), "values": (list,), "mode": (str,)},
+        "split": {"stratify": (list, str)},
+        "evaluate": {"metrics": (list,), "num_classes": (dict,), "timing_from": (list,),
+                     # the paper's protocol, shown in reports, not read by code
+                     "iba": (dict,), "aggregate": (str,), "curves": (list,),
+                     "confusion_matrices": (bool,)},
+        "explain": {"methods": (list,), "params": (dict,), "max_images": (int,),
+                    "split": (str,), "layer": (type(None), str),
+                    "threshold": (str, float, int), "masks": (type(None), str),
+                    "faithfulness": (list,), "grid": (OPEN,), "overlay": (OPEN,)},
+    }
 
 
 def _fail(source: str, key: str, problem: str) -> None:
@@ -106,7 +115,7 @@ def _check_sections(raw: Mapping, source: str) -> None:
     is checked against the key's type.
     """
     where = f"experiment {source}"
-    for section, schema in (("train", TRAIN_SCHEMA), *SECTION_SCHEMAS.items()):
+    for section, schema in experiment_schemas().items():
         block = raw.get(section)
         if not isinstance(block, Mapping):
             continue  # absent, or reported as "must be a mapping" below

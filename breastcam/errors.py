@@ -37,3 +37,7 @@ class RunStateError(BreastcamError, RuntimeError):
 
 class MissingFileError(BreastcamError, FileNotFoundError):
     """An input file or folder the user named (config, manifest, model, run) does not exist."""
+
+
+class OutputExistsError(BreastcamError, FileExistsError):
+    """An output file or folder already exists and would be replaced (pass force to replace)."""

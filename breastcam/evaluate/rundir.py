@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.evaluate.predict import predictions_frame
 
 
@@ -25,13 +26,13 @@ def read_run_config(run_dir: str | Path) -> dict:
     """The run's ``config.yaml`` as a dict (a clear error when the directory is not a run)."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} not found: {run_dir} is not a run directory (train one with `breastcam train`)"
         )
     with open(path) as fh:
         cfg = yaml.safe_load(fh) or {}
     if not isinstance(cfg, dict):
-        raise ValueError(f"{path} must be a YAML mapping")
+        raise DataError(f"{path} must be a YAML mapping")
     return cfg
 
 
@@ -72,7 +73,7 @@ def split_rows(run_dir: str | Path, cfg: dict, split: str = "test") -> pd.DataFr
         looked.append(str(manifest))
     elif manifest:
         looked.append(f"{manifest} (not found; relative paths are read from the current folder)")
-    raise ValueError(
+    raise DataError(
         f"no '{split}' rows for run {run_dir}: looked in {', '.join(looked) or 'nothing'}; "
         "check data.manifest in its config.yaml"
     )
@@ -103,7 +104,7 @@ def load_model(path: str | Path):
 
     models.names()  # importing the model families registers their custom layers
     if not Path(path).is_file():
-        raise FileNotFoundError(f"model file {path} not found (did training finish?)")
+        raise MissingFileError(f"model file {path} not found (did training finish?)")
     return keras.models.load_model(path, safe_mode=True)
 
 
@@ -147,5 +148,5 @@ def predict_run(
     model = load_model(run_dir / model_file)
     y_prob, y_true = predict_dataset(model, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
-        raise ValueError("the dataset's labels are not in manifest order; predictions would be misaligned")
+        raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")
     return predictions_frame(rows, y_prob, class_names), model

@@ -18,6 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
@@ -47,10 +48,10 @@ def load_model(
     path = Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
         if not path.exists():
-            raise FileNotFoundError(f"model file {path} does not exist")
+            raise MissingFileError(f"model file {path} does not exist")
         return keras.saving.load_model(path)
     if str(model) not in registry.names():
-        raise ValueError(
+        raise ConfigError(
             f"--model {model!r} is neither an existing .keras file nor a registered model name "
             f"({', '.join(registry.names())})"
         )
@@ -69,16 +70,16 @@ def expand_image_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS)
             if not found:
-                raise FileNotFoundError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
+                raise MissingFileError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
             out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
-            raise FileNotFoundError(f"image path {p} does not exist")
+            raise MissingFileError(f"image path {p} does not exist")
     seen: dict[str, Path] = {}
     for p in out:
         if p.stem in seen and seen[p.stem] != p:
-            raise ValueError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
+            raise ConfigError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
                              "their output files would overwrite each other: explain them separately")
         seen[p.stem] = p
     return out
@@ -105,7 +106,7 @@ class MaskSource:
             return
         folder = Path(masks)
         if not folder.is_dir():
-            raise FileNotFoundError(f"mask folder {folder} does not exist")
+            raise MissingFileError(f"mask folder {folder} does not exist")
         info = next((folder / n for n in ("Info.txt", "info.txt", "INFO.TXT") if (folder / n).is_file()), None)
         if info is not None:
             from breastcam.data.loaders.mias import parse_info
@@ -143,7 +144,7 @@ def _read_mask(path: Path) -> np.ndarray:
 
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise ValueError(f"cannot read mask file {path}")
+        raise ConfigError(f"cannot read mask file {path}")
     return mask
 
 
@@ -153,14 +154,14 @@ def _model_defaults(model: keras.Model, preprocessing, image_size):
     spec = registry.spec(model.name) if model.name in registry.names() else None
     if preprocessing is None:
         if spec is None:
-            raise ValueError(f"model {model.name!r} is not a registered breastcam model: pass "
+            raise ConfigError(f"model {model.name!r} is not a registered breastcam model: pass "
                              "preprocessing= (--preprocessing), e.g. 'minus_one_one' or 'caffe'")
         preprocessing = spec.preprocessing
     if image_size is None:
         shape = tuple(model.inputs[0].shape[1:3])
         if None in shape:
             if spec is None:
-                raise ValueError(f"model {model.name!r} accepts any input size: pass image_size=")
+                raise ConfigError(f"model {model.name!r} accepts any input size: pass image_size=")
             shape = spec.input_shape[:2]
         image_size = shape
     elif isinstance(image_size, int):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from breastcam.errors import ConfigError
 from breastcam.models.ernet_layers import ERWeightedSum
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
@@ -120,9 +121,9 @@ def ernet(
     paper 003 (which names none).
     """
     if depth not in DEPTHS:
-        raise ValueError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
+        raise ConfigError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
     if weights == "imagenet" and depth not in _IMAGENET_APPS:
-        raise ValueError(
+        raise ConfigError(
             f"ERNet-{depth} has no ImageNet weights: Keras ships ImageNet ResNets only with "
             "bottleneck blocks (ResNet50/101/152), and ERNet-18/34 use basic blocks. Build it with "
             "weights=None (random initialisation) or weights='/path/to/file.weights.h5'."

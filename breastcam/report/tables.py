@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import ConfigError
+
 KEY = ["dataset", "subset", "model", "metric"]
 COMPARISON_COLUMNS = KEY + ["protocol", "published", "printed", "source", "reproduced", "ci_low",
                             "ci_high", "difference", "published_in_ci"]
@@ -35,7 +37,7 @@ def normalise_subset(value: Any) -> str:
 def _keyed(df: pd.DataFrame, what: str) -> pd.DataFrame:
     missing = [c for c in KEY if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} table lacks column(s) {missing}; it needs {KEY}")
+        raise ConfigError(f"{what} table lacks column(s) {missing}; it needs {KEY}")
     out = df.copy()
     out["subset"] = out["subset"].map(normalise_subset)
     for col in ("dataset", "model", "metric"):
@@ -60,7 +62,7 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Da
     """
     pub = _keyed(published, "published")
     if "value" not in pub.columns:
-        raise ValueError("published table lacks column 'value'")
+        raise ConfigError("published table lacks column 'value'")
     pub = pub.rename(columns={"value": "published"})
     if "printed" not in pub.columns:
         pub["printed"] = ""
@@ -77,7 +79,7 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Da
     rep = _keyed(reproduced, "reproduced")
     value_col = next((c for c in ("reproduced", "value", "mean") if c in rep.columns), None)
     if value_col is None:
-        raise ValueError("reproduced table needs a 'value' (or 'reproduced' / 'mean') column")
+        raise ConfigError("reproduced table needs a 'value' (or 'reproduced' / 'mean') column")
     rep = rep.rename(columns={value_col: "reproduced"})
     for col in ("ci_low", "ci_high"):
         if col not in rep.columns:

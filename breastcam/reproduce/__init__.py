@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
+from breastcam.errors import MissingFileError
 from breastcam.report import list_experiments, load_experiment
 
 __all__ = ["list_experiments", "reproduce"]
@@ -45,7 +46,7 @@ def reproduce(
     experiment = load_experiment(name)
     data_dir = Path(data_dir)
     if not data_dir.exists():
-        raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
+        raise MissingFileError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
     out = Path(out_dir) / experiment["name"]
     out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Callable
 
 import pandas as pd
 
+from breastcam.errors import ConfigError
 from breastcam.data import make_split, write_split
 from breastcam.data.manifest import file_sha256, write_manifest
 from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
@@ -99,7 +100,7 @@ def _stain_reference(plan: Plan, job: SplitJob, df: pd.DataFrame, given) -> str:
         plan.notes.append(f"split {job.key}: Macenko reference = {rel} (first training image by "
                           "path that can be fitted); fit saved to " + _relative(path))
         return str(path)
-    raise ValueError(f"split {job.key}: no training image could serve as a Macenko reference "
+    raise ConfigError(f"split {job.key}: no training image could serve as a Macenko reference "
                      f"({'; '.join(errors[:3])}); give train.stain.reference in the experiment")
 
 

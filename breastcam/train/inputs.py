@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.augment import get_recipe
 from breastcam.data.pipeline import find_bad_images, make_dataset
 from breastcam.train.callbacks import epoch_seed
@@ -30,10 +31,10 @@ def class_names_of(df: pd.DataFrame) -> list[str]:
     """Class names ordered by ``label_index`` (the manifest's own order)."""
     pairs = df[["label_index", "label"]].drop_duplicates().sort_values("label_index")
     if pairs["label_index"].duplicated().any():
-        raise ValueError("manifest maps one label_index to several labels; fix the manifest")
+        raise ConfigError("manifest maps one label_index to several labels; fix the manifest")
     names = pairs["label"].astype(str).tolist()
     if pairs["label_index"].tolist() != list(range(len(names))):
-        raise ValueError(
+        raise ConfigError(
             f"manifest label_index values {pairs['label_index'].tolist()} are not 0..{len(names) - 1}; "
             "every class must occur (check the filters used to make the manifest)"
         )
@@ -46,12 +47,12 @@ def make_stain(stain_cfg: dict | None):
         return None
     method = str(stain_cfg.get("method", "macenko")).lower()
     if method != "macenko":
-        raise ValueError(f"data.stain.method={method!r}; only 'macenko' is available")
+        raise ConfigError(f"data.stain.method={method!r}; only 'macenko' is available")
     from breastcam.stain import Macenko
 
     ref = Path(str(stain_cfg.get("reference", "")))
     if not ref.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"stain reference {ref} not found: give a fitted Macenko .json or a reference image"
         )
     if ref.suffix.lower() == ".json":
@@ -91,7 +92,7 @@ def training_inputs(
                 )
     for split in ("train", "val"):
         if not (rows["split"] == split).any():
-            raise ValueError(f"manifest {data['manifest']} has no '{split}' rows")
+            raise ConfigError(f"manifest {data['manifest']} has no '{split}' rows")
 
     label_mode = "sparse" if train["loss"].startswith("sparse") else "categorical"
     common = dict(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.errors import ConfigError, OutputExistsError
 from breastcam import models
 from breastcam.data.manifest import read_manifest
 from breastcam.data.splits import fold_view
@@ -62,7 +63,7 @@ def run(
     if data.get("fold") is not None:
         df = fold_view(df, int(data["fold"]))
     if "split" not in df:
-        raise ValueError(
+        raise ConfigError(
             f"manifest {data['manifest']} has no 'split' column; make one with `breastcam split`"
         )
     class_names = data.get("class_names") or class_names_of(df)
@@ -138,7 +139,7 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> int:
     untrained statistics and predict one class. Saved with the model (it is layer config).
     """
     if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"train.bn_momentum must be in [0, 1), got {momentum!r}")
+        raise ConfigError(f"train.bn_momentum must be in [0, 1), got {momentum!r}")
     count = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -208,7 +209,7 @@ def _claim_run_dir(out: Path, cfg: dict) -> None:
             new = yaml.safe_load(fh)
         tmp.unlink()
         if existing != new:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{out} already holds a run with a different config ({path}); choose another "
                 "output_dir, or delete the directory to start over"
             )

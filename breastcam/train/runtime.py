@@ -11,6 +11,8 @@ import os
 import keras
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
+
 
 def set_determinism(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow; with ``deterministic`` also make TF ops deterministic.
@@ -50,6 +52,6 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if kind == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("train.distribute=multiworker needs the TF_CONFIG environment variable on every worker")
+            raise ConfigError("train.distribute=multiworker needs the TF_CONFIG environment variable on every worker")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"train.distribute={kind!r}; choose auto, none, mirrored or multiworker")
+    raise ConfigError(f"train.distribute={kind!r}; choose auto, none, mirrored or multiworker")

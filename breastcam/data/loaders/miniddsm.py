@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
 CLASSES = ("Normal", "Benign", "Cancer")
@@ -41,7 +42,7 @@ def _data_dir(base: Path, variant: str | None) -> Path:
     for candidate in [base / n for n in names] + [base]:
         if any((candidate / c).is_dir() for c in CLASSES):
             return candidate
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"miniddsm: no class folders {list(CLASSES)} in {base} or in {', '.join(names)} below it; "
         "pass the folder holding MINI-DDSM-Complete-JPEG-8"
     )
@@ -83,10 +84,10 @@ def load(root: str | os.PathLike, *, variant: str | None = None) -> pd.DataFrame
                 "view": view["view"].upper() if view else "",
             })
     if loose:
-        raise ValueError(
+        raise DataError(
             f"miniddsm: image(s) directly in a class folder of {data}, outside any case folder, so "
             f"without a patient: {listing(loose)}; move each into its case folder"
         )
     if not rows:
-        raise ValueError(f"miniddsm: no images in the class folders of {data}")
+        raise DataError(f"miniddsm: no images in the class folders of {data}")
     return build_frame(rows, CLASSES, "miniddsm", COLUMNS)

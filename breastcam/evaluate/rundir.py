@@ -117,7 +117,8 @@ def predict_run(
     batch_size: int | None = None,
 ) -> tuple[pd.DataFrame, Any]:
     """Predict ``split`` of a run: ``(predictions table, model)``."""
-    from breastcam.data.pipeline import find_bad_images, make_dataset
+    from breastcam.data.pipeline import make_dataset
+    from breastcam.data.preflight import preflight
     from breastcam.evaluate.predict import predict_dataset
 
     run_dir = Path(run_dir)
@@ -126,12 +127,12 @@ def predict_run(
     rows = split_rows(run_dir, cfg, split)
     class_names = _class_names(run_dir, cfg, rows)
     root = data_root if data_root is not None else (data.get("root") or ".")
-    if data.get("on_bad_image") == "skip":
-        bad = find_bad_images(rows, root)
-        if bad:
-            pd.DataFrame(bad, columns=["path", "reason"]).to_csv(
-                run_dir / f"skipped_images{suffix(split)}.csv", index=False)
-            rows = rows[~rows["path"].isin({p for p, _ in bad})].reset_index(drop=True)
+    rows, bad = preflight(rows, root, on_bad_image=data.get("on_bad_image") or "raise",
+                          where=f"run {run_dir} ({split} rows)")
+    if bad:
+        pd.DataFrame(bad, columns=["path", "reason"]).to_csv(
+            run_dir / f"skipped_images{suffix(split)}.csv", index=False)
+        rows = rows.reset_index(drop=True)
     stain = None
     if data.get("stain"):
         from breastcam.train.inputs import make_stain  # the same normaliser training used

@@ -18,7 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from breastcam.errors import ConfigError, MissingFileError
+from breastcam.errors import ConfigError, DataError, MissingFileError
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
@@ -199,10 +199,15 @@ def explain_files(
     """
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
+    from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.data.preprocess import get_preprocessor
 
     method = canonical_method(method)
     files = expand_image_paths(paths)
+    bad = find_bad_files([str(f) for f in files])  # every file checked before the first batch
+    if bad:
+        raise DataError(bad_files_message(bad, len(files), "the images to explain",
+                                          hint="Replace them or leave them out of --images."))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     preprocessing, size = _model_defaults(model, preprocessing, image_size)

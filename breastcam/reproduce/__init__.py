@@ -58,6 +58,25 @@ def reproduce(
                             models=models, protocols=protocols, verbose=verbose, log=log)
 
 
+def check_plan_files(plan, log: Callable[[str], None] = print) -> None:
+    """Pre-flight: every image the plan's splits use is checked before the first split or run
+    (all bad files in one error; with ``on_bad_image: skip`` each run leaves them out itself)."""
+    import pandas as pd
+
+    from breastcam.data.preflight import preflight
+
+    if not plan.splits:
+        return
+    rows = pd.concat([job.rows for job in plan.splits]).drop_duplicates("path")
+    mode = plan.experiment["train"].get("on_bad_image", "raise")
+    mode = mode.get("default", "raise") if isinstance(mode, dict) else mode
+    _, skipped = preflight(rows, plan.data_dir, on_bad_image=mode,
+                           where=f"experiment {plan.experiment['name']} under {plan.data_dir}")
+    if skipped:
+        log(f"{len(skipped)} unreadable image(s) will be skipped (on_bad_image: skip); each run "
+            "lists them in its run_info.json")
+
+
 def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool = False,
                      seeds: Sequence[int] | None = None, force: bool = False,
                      models: Sequence[str] | None = None, protocols: Sequence[str] | None = None,
@@ -68,6 +87,7 @@ def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool
 
     plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds,
                               models=models, protocols=protocols)
+    check_plan_files(plan, log)
     manifest_path = out / "manifest.csv"
     hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
     log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from breastcam.errors import ConfigError, MissingFileError
 from breastcam.augment import get_recipe
-from breastcam.data.pipeline import find_bad_images, make_dataset
+from breastcam.data.pipeline import make_dataset
+from breastcam.data.preflight import preflight
 from breastcam.train.callbacks import epoch_seed
 
 
@@ -80,16 +81,13 @@ def training_inputs(
     data, train = cfg["data"], cfg["train"]
     root = data.get("root") or "."
     rows = df[df["split"].isin(["train", "val"])].copy()
-    skipped: list[tuple[str, str]] = []
-    if data["on_bad_image"] == "skip":
-        skipped = find_bad_images(rows, root)
-        if skipped:
-            bad = {p for p, _ in skipped}
-            rows = rows[~rows["path"].isin(bad)]
-            if run_dir is not None:
-                pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(
-                    Path(run_dir) / "skipped_images.csv", index=False
-                )
+    # Every file is checked before the first step: all bad files reported at once, or skipped.
+    rows, skipped = preflight(rows, root, on_bad_image=data["on_bad_image"],
+                              where=f"manifest {data['manifest']} (train and val rows)")
+    if skipped and run_dir is not None:
+        pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(
+            Path(run_dir) / "skipped_images.csv", index=False
+        )
     for split in ("train", "val"):
         if not (rows["split"] == split).any():
             raise ConfigError(f"manifest {data['manifest']} has no '{split}' rows")

@@ -76,6 +76,10 @@ def run(
     inputs = training_inputs(df, cfg, class_names=class_names, preprocessing=preprocessing,
                              first_epoch=first_epoch, run_dir=out)
     inputs.rows.to_csv(out / "split.csv", index=False, lineterminator="\n")
+    if inputs.skipped:  # on_bad_image: skip - the record of what was left out
+        _write_json(out / "run_info.json", {
+            "class_names": class_names, "preprocessing": preprocessing,
+            "skipped_images": [{"path": p, "reason": r} for p, r in inputs.skipped]})
 
     with strategy.scope():
         model = models.build(

@@ -18,7 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from breastcam.errors import ConfigError, DataError, MissingFileError
+from breastcam.errors import ConfigError, DataError, MissingFileError, ModelFileError
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
@@ -49,7 +49,15 @@ def load_model(
     if path.suffix in (".keras", ".h5") or path.exists():
         if not path.exists():
             raise MissingFileError(f"model file {path} does not exist")
-        return keras.saving.load_model(path)
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except Exception as err:  # Keras: ValueError/TypeError/OSError, messages without the file
+            first = str(err).strip().split("\n")[0]
+            raise ModelFileError(
+                f"cannot load model file {path}: {first} Only models of breastcam's registry "
+                "(plain Keras layers and breastcam's registered layers, no Lambda layers) load "
+                "safely; rebuild the model with `breastcam train` or pass a registry name."
+            ) from err
     if str(model) not in registry.names():
         raise ConfigError(
             f"--model {model!r} is neither an existing .keras file nor a registered model name "

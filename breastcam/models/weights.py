@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 import socket
 import traceback
 import urllib.error
@@ -200,9 +201,13 @@ def apply_weights(
             # whose shapes differ (a new head) keep their own weights.
             model.load_weights(str(path), by_name=True, skip_mismatch=True)
         else:
-            model.load_weights(str(path))
+            with warnings.catch_warnings():  # one line per layer of a file that does not fit
+                warnings.filterwarnings("ignore", message="Skipping nested container")
+                model.load_weights(str(path))
     except (ValueError, KeyError, OSError) as err:
+        detail = str(err).split(" List of objects")[0][:300]  # Keras lists every layer
         raise ModelFileError(
-            f"weights file {str(path)!r} does not fit model {model.name!r}: {err}"
+            f"weights file {str(path)!r} does not fit model {model.name!r}: {detail} Give "
+            "weights saved from the same model (e.g. a run's last.weights.h5), or weights=None."
         ) from err
     return model

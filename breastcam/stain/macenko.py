@@ -368,7 +368,13 @@ class Macenko:
                 f"saved Macenko reference has version {config.get('version')!r}; this breastcam "
                 f"reads version {_FORMAT_VERSION}"
             )
-        obj = cls(**config["params"]).set_reference(
+        if "stain_matrix" not in config or "max_concentrations" not in config:
+            raise RunStateError(
+                "the saved Macenko reference is not fitted (no stain_matrix / "
+                "max_concentrations): fit one with Macenko().fit(image).save(path), or give a "
+                "reference image instead of the .json"
+            )
+        obj = cls(**config.get("params", {})).set_reference(
             config["stain_matrix"], config["max_concentrations"]
         )
         obj.reference_tissue_pixels_ = config.get("reference_tissue_pixels")
@@ -389,7 +395,12 @@ class Macenko:
                 config = json.load(fh)
         except (OSError, json.JSONDecodeError) as err:
             raise DataError(f"cannot read a Macenko reference from {os.fspath(path)!r}: {err}")
-        return cls.from_config(config)
+        if not isinstance(config, dict):
+            raise DataError(f"{os.fspath(path)}: not a saved Macenko reference (a JSON object)")
+        try:
+            return cls.from_config(config)
+        except (DataError, RunStateError) as err:  # name the file
+            raise type(err)(f"{os.fspath(path)}: {err}") from None
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"

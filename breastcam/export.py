@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.console import progress
 from breastcam.errors import MissingFileError, ModelFileError
 from breastcam.data.decode import read_image
 from breastcam.data.pipeline import resize_image
@@ -129,7 +130,8 @@ class Predictor:
 
     def load(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Decode (any supported format) and resize to the model's input size: float32 0-255."""
-        images = [resize_image(tf.constant(read_image(p)), self.size) for p in paths]
+        images = [resize_image(tf.constant(read_image(p)), self.size)
+                  for p in progress(paths, desc="read images", unit="img", min_items=16)]
         return tf.cast(tf.stack(images), tf.float32).numpy()
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import DataError
 
 _LIST_LIMIT = 30  # bad files spelled out in one message
@@ -96,7 +97,8 @@ def find_bad_files(paths: list[str], shown: list[str] | None = None, *,
     shown = shown if shown is not None else paths
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        reasons = list(pool.map(check_image_file, paths))
+        reasons = list(progress(pool.map(check_image_file, paths), desc="check files",
+                                total=len(paths), unit="file", min_items=64))
     return [(s, r) for s, r in zip(shown, reasons) if r is not None]
 
 

@@ -36,6 +36,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.data.manifest import missing_columns
 
 # Magic numbers of the formats the decoder knows, to tell "corrupt image" from "not an image".
@@ -169,7 +170,8 @@ def validate_manifest(
     unique = list(dict.fromkeys(p for p in paths if p.strip()))
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda rel: _check_file(rel, base / rel, decode), unique))
+        results = list(progress(pool.map(lambda rel: _check_file(rel, base / rel, decode), unique),
+                                desc="validate", total=len(unique), unit="file"))
 
     by_digest: dict[str, list[str]] = {}
     for rel, (file_problems, digest) in zip(unique, results):

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import DataError
 
 PROB_PREFIX = "prob_"
@@ -25,7 +26,9 @@ def predict_dataset(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     shuffled (row i of the result is row i of the manifest the dataset was built from).
     """
     probs, labels = [], []
-    for images, y in dataset:
+    batches = int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+    for images, y in progress(dataset, desc="predict", total=batches if batches > 0 else None,
+                              unit="batch"):
         probs.append(np.asarray(model.predict_on_batch(images), dtype=np.float64))
         y = np.asarray(y)
         labels.append(np.argmax(y, axis=-1) if y.ndim == 2 else y.reshape(-1))

@@ -19,6 +19,7 @@ from typing import Callable
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import ConfigError
 from breastcam.data import make_split, write_split
 from breastcam.data.manifest import file_sha256, write_manifest
@@ -165,7 +166,7 @@ def execute(
     for job in plan.splits:
         outcome.hashes[_relative(job.path)] = file_sha256(job.path)
     prepare_inputs(plan, splits, outcome)
-    for i, run in enumerate(plan.runs, 1):
+    for i, run in enumerate(progress(plan.runs, desc="runs", unit="run", min_items=2), 1):
         label = f"{run.split.key}/{run.model}/{run.run_dir.name}"
         log(f"[{i}/{len(plan.runs)}] {label}")
         try:

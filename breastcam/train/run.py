@@ -21,7 +21,9 @@ from breastcam.errors import ConfigError, OutputExistsError
 from breastcam import models
 from breastcam.data.manifest import read_manifest
 from breastcam.data.splits import fold_view
+from breastcam.console import progress_enabled
 from breastcam.train.callbacks import (
+    EpochProgress,
     EpochSeeder,
     ResumableCheckpoint,
     Timing,
@@ -114,6 +116,8 @@ def run(
         all_callbacks.append(keras.callbacks.EarlyStopping(**es))
     if train.get("tensorboard"):
         all_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+    if verbose == 0 and progress_enabled():
+        all_callbacks.append(EpochProgress(train["epochs"], first_epoch, desc=cfg["name"]))
     all_callbacks.extend(callbacks)
 
     model.fit(

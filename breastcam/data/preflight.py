@@ -13,8 +13,8 @@ The check is cheap where the format allows it, a full decode where it does not:
 - JPEG, GIF, BMP: the end marker / declared size (``breastcam.data.decode``'s rule);
 - TIFF, PNM and anything else decoded by OpenCV: a full decode (no end marker to look at).
 
-An image smaller than :data:`breastcam.data.decode.MIN_IMAGE_SIDE` pixels on a side is bad:
-resizing it to the model's input would invent the whole picture.
+An image of fewer than :data:`breastcam.data.decode.MIN_IMAGE_PIXELS` pixels (a 1x1
+placeholder) is bad: resizing it to the model's input would invent the whole picture.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def check_image_file(path: str | os.PathLike) -> str | None:
         if reason:
             return reason
         size = _png_size(data)
-        if size and min(size) < decode.MIN_IMAGE_SIDE:
+        if size and decode.too_small(size[1], size[0]):
             return decode.too_small_reason(size[1], size[0])
         return None
     if fmt in ("jpeg", "gif", "bmp"):

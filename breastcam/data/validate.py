@@ -12,7 +12,7 @@
 ``truncated``             the file ends early (no PNG IEND / JPEG EOI / ...)
 ``corrupt``               an image format's header, but the data does not decode
 ``not-an-image``          the bytes are not any image format
-``too-small``             a side shorter than ``decode.MIN_IMAGE_SIDE`` pixels (e.g. 1x1)
+``too-small``             fewer than ``decode.MIN_IMAGE_PIXELS`` pixels (e.g. 1x1)
 ``duplicate-path``        the same path on more than one row
 ``duplicate-content``     byte-identical files under different paths (a leak across splits)
 ``blank``                 an empty path or label cell
@@ -85,7 +85,7 @@ def _check_file(rel: str, full: Path, decode: ModuleType) -> tuple[list[Problem]
         fmt = _sniff(data[:16])
         if "truncated" in err.reason or "declares" in err.reason:
             kind = "truncated"
-        elif "smaller than the minimum" in err.reason:
+        elif "fewer than the minimum" in err.reason:
             kind = "too-small"
         elif fmt is None:
             kind = "not-an-image"

@@ -431,7 +431,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _report_error(command: str, err: BaseException, debug: bool) -> int | None:
     """Print a breastcam error as one paragraph and return its exit code (``None``: a bug)."""
     from breastcam.console import find_breastcam_error, one_paragraph
-    from breastcam.errors import UsageError
 
     found = find_breastcam_error(err)
     if found is None:

@@ -39,10 +39,11 @@ def _png_problem(data: bytes) -> str | None:
     while pos + 8 <= len(data):
         length, ctype = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
+        name = ctype.decode("latin-1")
         if end > len(data):
-            return f"the PNG chunk {ctype.decode('latin-1')!r} runs past the end: the file is truncated"
+            return f"the PNG chunk {name!r} runs past the end: the file is truncated"
         if zlib.crc32(data[pos + 4:pos + 8 + length]) != struct.unpack_from(">I", data, end - 4)[0]:
-            return f"the PNG chunk {ctype.decode('latin-1')!r} at byte {pos} fails its CRC: the data is corrupt"
+            return f"the PNG chunk {name!r} at byte {pos} fails its CRC: the data is corrupt"
         if ctype == b"IEND":
             return None
         pos = end
@@ -61,7 +62,8 @@ def check_image_file(path: str | os.PathLike) -> str | None:
 
     path = Path(path)
     if path.suffix.lower() not in decode.SUPPORTED_EXTENSIONS:
-        return f"unsupported extension {path.suffix!r}; supported: {', '.join(decode.SUPPORTED_EXTENSIONS)}"
+        supported = ", ".join(decode.SUPPORTED_EXTENSIONS)
+        return f"unsupported extension {path.suffix!r}; supported: {supported}"
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -170,7 +170,8 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bar is not None:
-            shown = {k: f"{v:.4f}" for k, v in (logs or {}).items() if k in ("loss", "val_accuracy")}
+            logs = logs or {}
+            shown = {k: f"{logs[k]:.4f}" for k in ("loss", "val_accuracy") if k in logs}
             self.bar.set_postfix(shown, refresh=False)
             self.bar.update(1)
 

@@ -26,6 +26,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import DataError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
@@ -123,7 +124,8 @@ def load(
     base = as_root(root, "breakhis")
 
     rows, unparsed = [], []
-    for path in sorted(base.rglob("SOB_*")):
+    for path in progress(sorted(base.rglob("SOB_*")), desc="manifest", unit="file",
+                         min_items=1000):
         if is_hidden(path) or not path.is_file() or path.suffix.lower() != ".png":
             continue
         fields = parse_name(path.name)

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, is_hidden, listing, relpath
 
@@ -77,7 +78,8 @@ def load(
     rows, other, unmatched = [], [], []
     for label in classes:
         folder = base / label
-        for path in sorted(folder.rglob("*")):
+        for path in progress(sorted(folder.rglob("*")), desc=f"manifest {folder.name}",
+                             unit="file", min_items=1000):
             inner = path.relative_to(folder)
             if any(part.startswith(".") for part in inner.parts) or not path.is_file():
                 continue

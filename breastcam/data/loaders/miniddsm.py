@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
@@ -66,7 +67,8 @@ def load(root: str | os.PathLike, *, variant: str | None = None) -> pd.DataFrame
         folder = data / label
         if not folder.is_dir():
             continue
-        for path in sorted(folder.rglob("*")):
+        for path in progress(sorted(folder.rglob("*")), desc=f"manifest {folder.name}",
+                             unit="file", min_items=1000):
             if (not path.is_file() or is_hidden(path) or path.suffix.lower() not in EXTENSIONS
                     or "mask" in path.name.lower()):
                 continue

@@ -277,3 +277,34 @@ def test_error_wrapped_by_tensorflow_is_found():
     found = find_breastcam_error(info.value)
     assert found is not None and str(found).startswith("cannot read image a/b.tif: the contents")
     assert find_breastcam_error(ValueError("plain bug")) is None
+
+
+def test_reproduce_checks_every_file_of_its_plan_before_any_run(tmp_path):
+    from breastcam.errors import DataError
+    from breastcam.report import load_experiment
+    from breastcam.reproduce import check_plan_files
+    from breastcam.reproduce import plan as planning
+
+    rows = []
+    for p in range(12):
+        rel = f"p{p}.png"
+        _png(tmp_path / rel, RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        rows.append({"path": rel, "label": CLASSES[p % 2], "label_index": p % 2,
+                     "patient_id": str(p), "magnification": 40})
+    _replace(tmp_path, "p3.png", b"")
+    _replace(tmp_path, "p7.png", _corrupt_middle())
+    plan = planning.make_plan(load_experiment("dala-breakhis"), tmp_path, quick=True,
+                              out_dir=tmp_path / "out", manifest=pd.DataFrame(rows))
+    with pytest.raises(DataError) as info:
+        check_plan_files(plan, log=lambda _: None)
+    assert "p3.png" in str(info.value) and "p7.png" in str(info.value)
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_wrong_root_is_named_as_such(tmp_path):
+    from breastcam.data.preflight import preflight
+    from breastcam.errors import DataError
+
+    df = pd.read_csv(_dataset(tmp_path), keep_default_na=False)
+    with pytest.raises(DataError, match="check the dataset root"):
+        preflight(df, tmp_path / "elsewhere")

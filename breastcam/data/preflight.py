@@ -134,6 +134,10 @@ def preflight(df: pd.DataFrame, root: str | os.PathLike | None, *, on_bad_image:
     bad = find_bad_files([full for _, full in unique], [s for s, _ in unique], workers=workers)
     if not bad:
         return df, []
+    if all(reason == "the file does not exist" for _, reason in bad) and len(bad) == len(unique):
+        raise DataError(f"none of the {len(unique)} image file(s) of {where} exists under "
+                        f"{root}: check the dataset root (data.root in the run config, "
+                        f"`evaluate --data-root`, `reproduce --data-dir`); e.g. {bad[0][0]}")
     if on_bad_image == "raise" or len(bad) == len(unique):
         raise DataError(bad_files_message(bad, len(unique), where))
     keep = ~df["path"].astype(str).isin({p for p, _ in bad})

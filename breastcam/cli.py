@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from breastcam.errors import UsageError
+
 # --- data ------------------------------------------------------------------------------------
 
 
@@ -418,7 +420,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
             print(f"{name:18s} {title}")
         return 0
     if not args.name or not args.data_dir:
-        raise ValueError("give an experiment NAME and --data-dir (or --list to see the names)")
+        raise UsageError("give an experiment NAME and --data-dir (or --list to see the names)")
     html = reproduce(args.name, args.data_dir, quick=args.quick, out_dir=args.out,
                      seeds=args.seeds, force=args.force, models=args.models,
                      protocols=args.protocols, verbose=2 if args.verbose else 0,
@@ -524,6 +526,15 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
 ]
 
 
+# Global flags, accepted before or after the subcommand (``breastcam --quiet validate ...`` or
+# ``breastcam validate ... --quiet``); a subcommand that has its own flag of the name keeps it.
+GLOBAL_FLAGS = (
+    ("--debug", "on an error, show the Python traceback (default: one-paragraph message)"),
+    ("--verbose", "keep TensorFlow's start-up and C++ log lines"),
+    ("--quiet", "no progress bars"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from breastcam import __version__
 
@@ -533,30 +544,65 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation, explanations, reports.",
     )
     parser.add_argument("--version", action="version", version=f"breastcam {__version__}")
+    for flag, help_text in GLOBAL_FLAGS:
+        parser.add_argument(flag, dest=f"global_{flag[2:]}", action="store_true", help=help_text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, add, run in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add(p)
+        for flag, flag_help in GLOBAL_FLAGS:
+            if flag not in p._option_string_actions:
+                p.add_argument(flag, action="store_true", default=False, help=flag_help)
         p.set_defaults(_run=run)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import os
+def _report_error(command: str, err: BaseException, debug: bool) -> int | None:
+    """Print a breastcam error as one paragraph and return its exit code (``None``: a bug)."""
+    from breastcam.console import find_breastcam_error, one_paragraph
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+    found = find_breastcam_error(err)
+    if found is None:
+        return None
+    if debug:
+        import traceback
+
+        traceback.print_exception(err)
+    print(f"breastcam {command}: error: {one_paragraph(str(found))}", file=sys.stderr)
+    return 2 if isinstance(found, UsageError) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A :class:`~breastcam.errors.BreastcamError` (also one TensorFlow
+    re-raised from inside ``tf.data``) prints ``breastcam CMD: error: MESSAGE`` and returns 1
+    (2 for usage errors), without a traceback unless ``--debug``; other errors are bugs and
+    keep theirs."""
+    from breastcam import console
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    for flag, _ in GLOBAL_FLAGS:  # global flag given before or after the subcommand
+        name = flag[2:]
+        setattr(args, name, bool(getattr(args, f"global_{name}") or getattr(args, name, False)))
+    console.set_progress(not args.quiet)
     try:
+        if not args.verbose and args.command in TENSORFLOW_COMMANDS:
+            console.quiet_tensorflow()
         code = args._run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        # Library errors already name the file/value and the way out: print them plainly.
-        print(f"breastcam {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    except Exception as err:  # noqa: BLE001 - sorted into breastcam errors and bugs below
+        code = _report_error(args.command, err, args.debug)
+        if code is None:
+            raise
     return int(code or 0)
+
+
+# Commands that import TensorFlow (silenced on import unless --verbose).
+TENSORFLOW_COMMANDS = frozenset(
+    {"demo", "validate", "models", "train", "evaluate", "compare", "aggregate", "explain",
+     "reproduce", "export", "predict"})
 
 
 if __name__ == "__main__":

@@ -33,3 +33,11 @@ class ModelFileError(BreastcamError, ValueError):
 
 class RunStateError(BreastcamError, RuntimeError):
     """A run directory in a state that forbids the action (claimed, unfinished, exists)."""
+
+
+class MissingFileError(BreastcamError, FileNotFoundError):
+    """An input file or folder the user named (config, manifest, model, run) does not exist."""
+
+
+class OutputExistsError(BreastcamError, FileExistsError):
+    """An output file or folder already exists and would be replaced (pass force to replace)."""

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.console import progress
+from breastcam.errors import MissingFileError, ModelFileError
 from breastcam.data.decode import read_image
 from breastcam.data.pipeline import resize_image
 from breastcam.data.preprocess import get_preprocessor
@@ -35,7 +37,7 @@ def run_metadata(run_dir: str | Path) -> dict:
     """Class names and preprocessing of a finished run (``run_info.json``)."""
     info = Path(run_dir) / "run_info.json"
     if not info.exists():
-        raise FileNotFoundError(f"{info} not found: is {run_dir} a breastcam run directory?")
+        raise MissingFileError(f"{info} not found: is {run_dir} a breastcam run directory?")
     return json.loads(info.read_text())
 
 
@@ -70,7 +72,7 @@ def export_model(
         out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
         return out
     if format != "savedmodel":
-        raise ValueError(f"format={format!r}; choose savedmodel or keras")
+        raise ModelFileError(f"format={format!r}; choose savedmodel or keras")
 
     preprocess = get_preprocessor(preprocessing)
     cam = get_cam("dtgradcam", model, **cam_params)
@@ -99,7 +101,7 @@ def export_run(run_dir: str | Path, format: str = "savedmodel", out: str | Path 
     run_dir = Path(run_dir)
     best = run_dir / "best.keras"
     if not best.exists():
-        raise FileNotFoundError(f"{best} not found: train the run first (breastcam train)")
+        raise MissingFileError(f"{best} not found: train the run first (breastcam train)")
     meta = run_metadata(run_dir)
     model = keras.models.load_model(best, safe_mode=True)
     default = run_dir / "export" / ("savedmodel" if format == "savedmodel" else "model.keras")
@@ -121,15 +123,16 @@ class Predictor:
             self.model = keras.models.load_model(path, safe_mode=True)
             self.saved = None
         else:
-            raise FileNotFoundError(f"{path}: expected an exported SavedModel directory or a .keras file")
+            raise MissingFileError(f"{path}: expected an exported SavedModel directory or a .keras file")
         if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} not found: export the model with `breastcam export`")
+            raise MissingFileError(f"{meta_path} not found: export the model with `breastcam export`")
         self.meta = json.loads(meta_path.read_text())
         self.size = tuple(self.meta["input_shape"][:2])
 
     def load(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Decode (any supported format) and resize to the model's input size: float32 0-255."""
-        images = [resize_image(tf.constant(read_image(p)), self.size) for p in paths]
+        images = [resize_image(tf.constant(read_image(p)), self.size)
+                  for p in progress(paths, desc="read images", unit="img", min_items=16)]
         return tf.cast(tf.stack(images), tf.float32).numpy()
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:

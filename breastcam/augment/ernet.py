@@ -35,6 +35,8 @@ import tensorflow as tf
 from Augmentor import Operations
 from PIL import Image
 
+from breastcam.errors import ConfigError
+
 TRANSLATION = 0.1
 ROTATION_FACTOR = 0.1
 FLIP_PROBABILITY = 0.5
@@ -58,7 +60,7 @@ class AugmentorStep:
         centre_crop_area: float = CENTRE_CROP_AREA,
     ):
         if not 0.0 < centre_crop_area <= 1.0:
-            raise ValueError(f"centre_crop_area must be in (0, 1], got {centre_crop_area!r}")
+            raise ConfigError(f"centre_crop_area must be in (0, 1], got {centre_crop_area!r}")
         centring = [] if centre_crop_area == 1.0 else [
             Operations.CropPercentage(
                 probability=1.0, percentage_area=centre_crop_area, centre=True, randomise_percentage_area=False

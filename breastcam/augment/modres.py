@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import DataError
+
 KINDS = ("hflip", "vflip", "shift", "shear", "rotate")
 SHIFT_RANGE = 0.1
 SHEAR_RANGE = 16.0  # degrees
@@ -79,13 +81,13 @@ def augment_copy(
         angle = rng.uniform(-rotation_range, rotation_range)
         matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
         return _affine(image, matrix)
-    raise ValueError(f"unknown modres copy kind {kind!r}; expected one of {KINDS}")
+    raise DataError(f"unknown modres copy kind {kind!r}; expected one of {KINDS}")
 
 
 def _read(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ValueError(f"cannot read image {path} for the modres expansion")
+        raise DataError(f"cannot read image {path} for the modres expansion")
     return image
 
 
@@ -108,17 +110,17 @@ def expand_modres(
     ``out_dir/modres.json`` (seed, kinds, parameters, counts).
     """
     if "split" not in df.columns or "path" not in df.columns:
-        raise ValueError(
+        raise DataError(
             "expand_modres needs a split manifest with 'path' and 'split' columns; "
             f"got columns {list(df.columns)} (split it first with breastcam.data.make_split)"
         )
     copies = tuple(copies)
     bad = [k for k in copies if k not in KINDS]
     if bad or len(set(copies)) != len(copies):
-        raise ValueError(f"copies must be distinct kinds from {KINDS}, got {copies!r}")
+        raise DataError(f"copies must be distinct kinds from {KINDS}, got {copies!r}")
     train = df[df["split"] == "train"]
     if train.empty:
-        raise ValueError("expand_modres: the manifest has no rows with split == 'train'")
+        raise DataError("expand_modres: the manifest has no rows with split == 'train'")
     root = Path(root)
     out_dir = Path(out_dir).resolve()
 

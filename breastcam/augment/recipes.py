@@ -21,6 +21,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+from breastcam.errors import DataError
+
 Augmenter = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -57,12 +59,12 @@ def get_recipe(
     """
     key = "none" if name is None else str(name).lower()
     if key not in RECIPES:
-        raise ValueError(f"unknown augmentation recipe {name!r}; choose one of {sorted(RECIPES)}")
+        raise DataError(f"unknown augmentation recipe {name!r}; choose one of {sorted(RECIPES)}")
     if len(tuple(image_size)) != 2:
-        raise ValueError(f"image_size must be (height, width), got {image_size!r}")
+        raise DataError(f"image_size must be (height, width), got {image_size!r}")
     if key in ("none", "modres"):
         if params:
-            raise ValueError(f"recipe {key!r} takes no online parameters, got {sorted(params)}")
+            raise DataError(f"recipe {key!r} takes no online parameters, got {sorted(params)}")
         return None
     if key == "dala":
         from breastcam.augment.dala import make_dala

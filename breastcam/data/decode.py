@@ -47,6 +47,18 @@ _GIF_TRAILER = b"\x3b"
 _TAIL_BYTES = 1024
 _GIF_TAIL_BYTES = 16
 _HEAD_BYTES = 64  # covers the PNG IHDR bit depth (byte 24) and the BMP header fields (2-33)
+MIN_IMAGE_PIXELS = 4
+"""Images of fewer pixels are refused: resizing a 1x1 or 1x3 image to the model's input would
+invent the whole picture (such files are placeholders or export errors, not data)."""
+
+
+def too_small(height: int, width: int) -> bool:
+    return int(height) * int(width) < MIN_IMAGE_PIXELS
+
+
+def too_small_reason(height: int, width: int) -> str:
+    return (f"the image is {width}x{height} pixels, fewer than the minimum {MIN_IMAGE_PIXELS} "
+            "pixels: not a usable image")
 
 
 class BadImageError(DataError):
@@ -136,11 +148,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise BadImageError(path, reason)
     if _tf_decodable(data, fmt):
         try:
-            return _decode_with_tf(tf.constant(data), fmt == "jpeg").numpy()
+            image = _decode_with_tf(tf.constant(data), fmt == "jpeg").numpy()
         except tf.errors.InvalidArgumentError as err:
             reason = f"corrupt {fmt.upper()} data ({err.message.strip()})"
             raise BadImageError(path, reason) from None
-    return _decode_opencv(data, path)
+    else:
+        image = _decode_opencv(data, path)
+    if too_small(*image.shape[:2]):
+        raise BadImageError(path, too_small_reason(*image.shape[:2]))
+    return image
 
 
 def _decode_opencv(data: bytes, path: Path) -> np.ndarray:

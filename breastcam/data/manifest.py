@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "label_index", "patient_id")
 
 # Columns that are identifiers or free text: never converted to numbers when read back.
@@ -50,7 +52,7 @@ def check_columns(df: pd.DataFrame, source: str, required: Sequence[str] = REQUI
     """Raise ``ValueError`` naming ``source`` when a required column is absent."""
     missing = missing_columns(df, required)
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{source}: not a breastcam manifest, missing column(s) {missing} "
             f"(has {list(df.columns)}); a manifest needs {list(required)} — "
             "make one with `breastcam manifest DATASET ROOT --out FILE.csv`"
@@ -109,13 +111,13 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"manifest {path} not found; make one with `breastcam manifest DATASET ROOT --out {path}`"
         )
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"manifest {path} is empty (no header row); regenerate it") from None
+        raise DataError(f"manifest {path} is empty (no header row); regenerate it") from None
     check_columns(df, f"manifest {path}")
     for name in df.columns:
         if name not in STRING_COLUMNS:
@@ -124,7 +126,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     bad = index.isna() | (index % 1 != 0)
     if bad.any():
         lines = [int(i) + 2 for i in df.index[bad][:5]]  # +2: header line, 1-based
-        raise ValueError(
+        raise DataError(
             f"manifest {path}: column label_index must hold integers; bad value(s) on line(s) "
             f"{lines}: {df['label_index'][bad].head(5).tolist()}"
         )

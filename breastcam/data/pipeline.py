@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.decode import SUPPORTED_EXTENSIONS, BadImageError, decode_tf, read_image
 from breastcam.data.preprocess import get_preprocessor
 
@@ -31,7 +32,7 @@ _LIST_LIMIT = 20  # how many offending files an error message spells out
 def image_paths(df: pd.DataFrame, root: str | os.PathLike | None) -> list[str]:
     """The file of every row of ``df``: ``df["path"]`` joined to ``root`` unless absolute."""
     if "path" not in df.columns:
-        raise ValueError(f"the manifest has no 'path' column (columns: {', '.join(df.columns)})")
+        raise DataError(f"the manifest has no 'path' column (columns: {', '.join(df.columns)})")
     base = Path(root) if root is not None else Path()
     return [str(p) if Path(p).is_absolute() else str(base / p) for p in df["path"].astype(str)]
 
@@ -122,15 +123,15 @@ def make_dataset(
     """
     # === Arguments ===
     if len(df) == 0:
-        raise ValueError("the manifest has no rows: nothing to build a dataset from")
+        raise DataError("the manifest has no rows: nothing to build a dataset from")
     height, width = _check_size(image_size)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     label_mode = _LABEL_ALIASES.get(label_mode, label_mode)
     if label_mode not in LABEL_MODES:
-        raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+        raise DataError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
     if on_bad_image not in ("raise", "skip"):
-        raise ValueError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
+        raise DataError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
     preprocess = get_preprocessor(preprocessing)
 
     # === Files ===
@@ -149,7 +150,7 @@ def make_dataset(
             bad_paths = {p for p, _ in bad}
             keep = ~df["path"].astype(str).isin(bad_paths).to_numpy()
             if not keep.any():
-                raise ValueError("make_dataset: every image of the manifest is unreadable")
+                raise DataError("make_dataset: every image of the manifest is unreadable")
     paths = [p for p, k in zip(paths, keep) if k]
 
     # === Labels ===
@@ -195,7 +196,7 @@ def make_dataset(
     if epoch_seeds is not None:
         seeds = [int(v) for v in epoch_seeds]
         if not seeds:
-            raise ValueError("epoch_seeds is empty: give one seed per epoch to produce")
+            raise DataError("epoch_seeds is empty: give one seed per epoch to produce")
         images = decoded(rows).cache(_cache_target(cache)) if cache else None
         epochs = []
         for s in seeds:
@@ -226,9 +227,9 @@ def _check_size(image_size) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
+        raise DataError(f"image_size must be (height, width), got {image_size!r}") from None
     if height < 1 or width < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
+        raise DataError(f"image_size must be positive, got {image_size!r}")
     return height, width
 
 
@@ -242,7 +243,7 @@ def _check_files(paths: list[str], root) -> None:
     """Fail before building on missing files (all listed) or unsupported extensions."""
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{len(missing)} of {len(paths)} image files of the manifest do not exist "
             f"(root {str(root)!r}): {_listing(missing)}. Check the dataset root, or run "
             "`breastcam validate` to check the manifest against the files."
@@ -258,18 +259,18 @@ def _check_files(paths: list[str], root) -> None:
 
 def _labels(df: pd.DataFrame, num_classes: int | None) -> tuple[np.ndarray, int]:
     if "label_index" not in df.columns:
-        raise ValueError(
+        raise DataError(
             "the manifest has no 'label_index' column; pass label_mode=None for images only"
         )
     labels = df["label_index"].to_numpy()
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"label_index must hold integers, got dtype {labels.dtype}")
+        raise DataError(f"label_index must hold integers, got dtype {labels.dtype}")
     labels = labels.astype(np.int32)
     declared = df.attrs.get("classes")
     depth = num_classes or (len(declared) if declared else int(labels.max()) + 1)
     out_of_range = labels[(labels < 0) | (labels >= depth)]
     if out_of_range.size:
-        raise ValueError(
+        raise DataError(
             f"label_index values {sorted(set(out_of_range.tolist()))[:10]} are outside "
             f"[0, {depth}) for num_classes={depth}"
         )

@@ -11,6 +11,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+from breastcam.errors import DataError
+
 Preprocessor = Callable[[tf.Tensor], tf.Tensor]
 
 # ImageNet channel means (RGB) used by the "caffe" mode of keras.applications (ResNet50, VGG).
@@ -58,6 +60,6 @@ def get_preprocessor(name: str) -> Preprocessor:
     try:
         return PREPROCESSORS[name]
     except KeyError:
-        raise ValueError(
+        raise DataError(
             f"unknown preprocessing {name!r}; choose one of {', '.join(PREPROCESSORS)}"
         ) from None

@@ -44,7 +44,7 @@ import pandas as pd
 
 from breastcam.data.manifest import (SPLIT_INFO_COLUMNS, check_columns, manifest_csv_bytes,
                                      write_bytes_atomic)
-from breastcam.errors import DataError
+from breastcam.errors import DataError, OutputExistsError
 
 SPLITS = ("train", "val", "test")
 
@@ -78,7 +78,7 @@ def get_protocol(protocol: str) -> Protocol:
     try:
         return PROTOCOLS[protocol]
     except KeyError:
-        raise ValueError(f"unknown split protocol {protocol!r}; choose one of "
+        raise DataError(f"unknown split protocol {protocol!r}; choose one of "
                          f"{sorted(PROTOCOLS)}") from None
 
 
@@ -100,7 +100,7 @@ def _strata(df: pd.DataFrame, stratify: str | Sequence[str]) -> np.ndarray:
     columns = [stratify] if isinstance(stratify, str) else list(stratify)
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"cannot stratify by {missing}: no such column (has {list(df.columns)})")
+        raise DataError(f"cannot stratify by {missing}: no such column (has {list(df.columns)})")
     key = df[columns[0]].astype(str)
     for column in columns[1:]:
         key = key + "|" + df[column].astype(str)
@@ -162,7 +162,7 @@ def _image_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if len(y) < k:
-        raise ValueError(f"{k}-fold cross-validation needs at least {k} train+val images, got "
+        raise DataError(f"{k}-fold cross-validation needs at least {k} train+val images, got "
                          f"{len(y)}")
     labels, counts = np.unique(y, return_counts=True)
     if counts.max() < k:
@@ -285,7 +285,7 @@ def _grouped(y: np.ndarray, groups: np.ndarray, ratios: dict[str, float], seed: 
     group_ids, group_of_row = np.unique(groups, return_inverse=True)
     labels, label_of_row = np.unique(y, return_inverse=True)
     if len(group_ids) < len(names):
-        raise ValueError(
+        raise DataError(
             f"{step}: only {len(group_ids)} patient(s); a patient-grouped split into "
             f"{len(names)} parts needs at least {len(names)} — split at image level (no --group)"
         )
@@ -317,7 +317,7 @@ def _grouped(y: np.ndarray, groups: np.ndarray, ratios: dict[str, float], seed: 
 def _grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
     group_ids, group_of_row = np.unique(groups, return_inverse=True)
     if len(group_ids) < 2:
-        raise ValueError(f"patient-grouped cross-validation needs at least 2 patients in "
+        raise DataError(f"patient-grouped cross-validation needs at least 2 patients in "
                          f"train+val, got {len(group_ids)}; split at image level (no --group)")
     if len(group_ids) < k:
         _warn(f"cross-validation: only {len(group_ids)} patients in train+val, too few for {k} "
@@ -383,9 +383,9 @@ def make_split(
     spec = get_protocol(protocol)
     check_columns(df, "manifest to split")
     if group not in (None, "patient"):
-        raise ValueError(f"group={group!r}: use None (image level) or 'patient'")
+        raise DataError(f"group={group!r}: use None (image level) or 'patient'")
     if len(df) < 3:
-        raise ValueError(f"cannot split {len(df)} image(s) into train/val/test")
+        raise DataError(f"cannot split {len(df)} image(s) into train/val/test")
     if patient_from is not None and group is None:
         raise DataError("patient_from applies to a grouped split: add group='patient' "
                         "(CLI: --group patient)")
@@ -398,7 +398,7 @@ def make_split(
         groups = patient_groups(base, patient_from)
         blank = int((groups == "").sum())
         if blank:
-            raise ValueError(
+            raise DataError(
                 f"{blank} of {len(groups)} row(s) have no patient_id, so they cannot be grouped "
                 "by patient (BACH publishes no patient ids); split at image level (no --group)"
             )
@@ -425,11 +425,11 @@ def fold_view(df: pd.DataFrame, k: int) -> pd.DataFrame:
     """A copy of a split with a ``fold`` column where fold ``k`` is ``val`` and the other
     non-test rows ``train``; test rows are unchanged."""
     if "fold" not in df.columns or "split" not in df.columns:
-        raise ValueError("fold_view needs a split with a 'fold' column (make one with "
+        raise DataError("fold_view needs a split with a 'fold' column (make one with "
                          "protocol='ernet')")
     folds = sorted(int(f) for f in set(df["fold"]) if int(f) >= 0)
     if k not in folds:
-        raise ValueError(f"fold {k} not in this split; it has folds {folds}")
+        raise DataError(f"fold {k} not in this split; it has folds {folds}")
     out = df.copy()
     trainval = out["split"] != "test"
     out.loc[trainval, "split"] = np.where(out.loc[trainval, "fold"] == k, "val", "train")
@@ -443,7 +443,7 @@ def write_split(df: pd.DataFrame, path: str | os.PathLike, force: bool = False) 
     ``FileExistsError`` unless ``force=True``; identical content is left untouched.
     """
     if "split" not in df.columns:
-        raise ValueError("write_split needs a 'split' column; make one with make_split()")
+        raise DataError("write_split needs a 'split' column; make one with make_split()")
     data = manifest_csv_bytes(with_split_info(df))
     digest = hashlib.sha256(data).hexdigest()
     path = Path(path)
@@ -452,7 +452,7 @@ def write_split(df: pd.DataFrame, path: str | os.PathLike, force: bool = False) 
         if old == data:
             return digest
         if not force:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{path} already holds a different split (sha256 "
                 f"{hashlib.sha256(old).hexdigest()[:16]}..., new {digest[:16]}...); splits are "
                 "never silently regenerated: write to another file, or pass force=True "

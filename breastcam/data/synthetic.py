@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import DataError
+
 CLASSES = ("benign", "malignant")
 
 # Per class: mean nuclei per tile, half-axis range (px at 128), outline jitter
@@ -51,12 +53,12 @@ def make_synthetic(
     ``patient_id`` and ``magnification`` (40 for all). ``image_size`` is (height, width).
     """
     if n_patients < 2:
-        raise ValueError(f"n_patients must be at least 2 (one per class), got {n_patients}")
+        raise DataError(f"n_patients must be at least 2 (one per class), got {n_patients}")
     if images_per_patient < 1:
-        raise ValueError(f"images_per_patient must be at least 1, got {images_per_patient}")
+        raise DataError(f"images_per_patient must be at least 1, got {images_per_patient}")
     height, width = (int(v) for v in image_size)
     if height < 16 or width < 16:
-        raise ValueError(f"image_size must be at least 16x16, got {image_size!r}")
+        raise DataError(f"image_size must be at least 16x16, got {image_size!r}")
 
     out = Path(out_dir)
     for label in CLASSES:

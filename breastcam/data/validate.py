@@ -12,6 +12,7 @@
 ``truncated``             the file ends early (no PNG IEND / JPEG EOI / ...)
 ``corrupt``               an image format's header, but the data does not decode
 ``not-an-image``          the bytes are not any image format
+``too-small``             fewer than ``decode.MIN_IMAGE_PIXELS`` pixels (e.g. 1x1)
 ``duplicate-path``        the same path on more than one row
 ``duplicate-content``     byte-identical files under different paths (a leak across splits)
 ``blank``                 an empty path or label cell
@@ -35,6 +36,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.data.manifest import missing_columns
 
 # Magic numbers of the formats the decoder knows, to tell "corrupt image" from "not an image".
@@ -83,6 +85,8 @@ def _check_file(rel: str, full: Path, decode: ModuleType) -> tuple[list[Problem]
         fmt = _sniff(data[:16])
         if "truncated" in err.reason or "declares" in err.reason:
             kind = "truncated"
+        elif "fewer than the minimum" in err.reason:
+            kind = "too-small"
         elif fmt is None:
             kind = "not-an-image"
         else:
@@ -166,7 +170,8 @@ def validate_manifest(
     unique = list(dict.fromkeys(p for p in paths if p.strip()))
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda rel: _check_file(rel, base / rel, decode), unique))
+        results = list(progress(pool.map(lambda rel: _check_file(rel, base / rel, decode), unique),
+                                desc="validate", total=len(unique), unit="file"))
 
     by_digest: dict[str, list[str]] = {}
     for rel, (file_problems, digest) in zip(unique, results):

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from breastcam.errors import DataError
+
 
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     # Right-closed bins (lo, hi]; a confidence of exactly 0 goes to the first bin.
@@ -29,7 +31,7 @@ def reliability_curve(y_true: Any, y_prob: Any, n_bins: int = 15) -> dict[str, A
     ``"ece"``, ``"mce"`` and ``"n_bins"``.
     """
     if int(n_bins) < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+        raise DataError(f"n_bins must be a positive integer, got {n_bins!r}")
     n_bins = int(n_bins)
     y_true = np.asarray(y_true)
     y_prob = np.asarray(y_prob, dtype=np.float64)

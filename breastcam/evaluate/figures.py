@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from breastcam.errors import DataError
+
 DPI = 120
 
 
@@ -134,7 +136,7 @@ def history_mean_std(histories: Sequence[pd.DataFrame]) -> pd.DataFrame:
         h["_run"] = i
         frames.append(h)
     if not frames:
-        raise ValueError("no training histories to aggregate")
+        raise DataError("no training histories to aggregate")
     long = pd.concat(frames, ignore_index=True)
     cols = [c for c in long.columns if c not in ("epoch", "_run") and pd.api.types.is_numeric_dtype(long[c])]
     grouped = long.groupby("epoch")
@@ -163,7 +165,7 @@ def plot_history(
     agg = history_mean_std(histories)
     metrics = [m for m in metrics if f"{m}_mean" in agg or f"val_{m}_mean" in agg]
     if not metrics:
-        raise ValueError("the history has none of the metrics to plot (loss, accuracy ...)")
+        raise DataError("the history has none of the metrics to plot (loss, accuracy ...)")
     fig, axes = _figure(4.6 * len(metrics), 3.8, ncols=len(metrics))
     repeated = len(histories) > 1
     x = agg["epoch"].to_numpy() + 1

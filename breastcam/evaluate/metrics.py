@@ -75,6 +75,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from breastcam.errors import DataError
 from breastcam.evaluate.calibration import brier_score, reliability_curve
 
 # Metrics that get a bootstrap confidence interval (and that reports show first).
@@ -109,24 +110,24 @@ def check_predictions(
         p = y_prob.reshape(-1)
         y_prob = np.stack([1.0 - p, p], axis=1)
     if y_prob.ndim != 2:
-        raise ValueError(f"y_prob must be [n_images, n_classes], got shape {y_prob.shape}")
+        raise DataError(f"y_prob must be [n_images, n_classes], got shape {y_prob.shape}")
     if y_true.ndim != 1 or len(y_true) != len(y_prob):
-        raise ValueError(
+        raise DataError(
             f"y_true must be [n_images] matching y_prob {y_prob.shape}, got shape {y_true.shape}"
         )
     if len(y_true) == 0:
-        raise ValueError("no predictions to evaluate (0 images)")
+        raise DataError("no predictions to evaluate (0 images)")
     k = y_prob.shape[1]
     if not np.issubdtype(y_true.dtype, np.integer):
         if not np.all(np.mod(y_true, 1) == 0):
-            raise ValueError("y_true must hold integer class indices (label_index)")
+            raise DataError("y_true must hold integer class indices (label_index)")
         y_true = y_true.astype(np.int64)
     if y_true.min() < 0 or y_true.max() >= k:
-        raise ValueError(f"y_true holds class indices outside 0..{k - 1} (y_prob has {k} columns)")
+        raise DataError(f"y_true holds class indices outside 0..{k - 1} (y_prob has {k} columns)")
     if not np.all(np.isfinite(y_prob)):
-        raise ValueError("y_prob holds NaN or infinite values (a diverged model?)")
+        raise DataError("y_prob holds NaN or infinite values (a diverged model?)")
     if np.any(np.abs(y_prob.sum(axis=1) - 1.0) > 1e-3):
-        raise ValueError(
+        raise DataError(
             "y_prob rows must be probabilities summing to 1 (the models output softmax); "
             "apply a softmax to logits first"
         )
@@ -134,7 +135,7 @@ def check_predictions(
         class_names = [str(i) for i in range(k)]
     class_names = [str(c) for c in class_names]
     if len(class_names) != k:
-        raise ValueError(f"{len(class_names)} class names given for {k} probability columns")
+        raise DataError(f"{len(class_names)} class names given for {k} probability columns")
     return y_true.astype(np.int64), y_prob, class_names
 
 

@@ -29,6 +29,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from breastcam.errors import ConfigError
+
 AVERAGES = ("binary", "abnormal", "macro", "weighted", "micro")
 GMEAN_AVERAGES = AVERAGES + ("multiclass",)
 # Metrics a definition gives (the experiment metric names of experiments/README.md).
@@ -49,9 +51,9 @@ class Definition:
 
     def __post_init__(self) -> None:
         if self.average not in AVERAGES:
-            raise ValueError(f"average {self.average!r}: choose from {AVERAGES}")
+            raise ConfigError(f"average {self.average!r}: choose from {AVERAGES}")
         if self.gmean_average not in GMEAN_AVERAGES:
-            raise ValueError(f"gmean_average {self.gmean_average!r}: choose from {GMEAN_AVERAGES}")
+            raise ConfigError(f"gmean_average {self.gmean_average!r}: choose from {GMEAN_AVERAGES}")
 
     @property
     def name(self) -> str:
@@ -89,7 +91,7 @@ def parse_definition(name: str) -> Definition:
         elif part == "IBA squared":
             squared = True
         else:
-            raise ValueError(f"metric definition {name!r}: unknown part {part!r}")
+            raise ConfigError(f"metric definition {name!r}: unknown part {part!r}")
     return Definition(average, gmean, squared, over)
 
 
@@ -151,7 +153,7 @@ def averaged_rates(cm: np.ndarray, average: str) -> dict[str, np.ndarray]:
     if average == "weighted":  # imblearn/sklearn: weights = true samples per class
         w = tp + fn
         return {k: _div((v * w).sum(axis=1), w.sum(axis=1)) for k, v in per.items()}
-    raise ValueError(f"average {average!r}: choose from {AVERAGES}")
+    raise ConfigError(f"average {average!r}: choose from {AVERAGES}")
 
 
 def definition_metrics(cm: np.ndarray, definition: Definition,
@@ -166,10 +168,10 @@ def definition_metrics(cm: np.ndarray, definition: Definition,
         cm = cm[None]
     k = cm.shape[-1]
     if definition.average == "abnormal" and k < 3:
-        raise ValueError("the 'abnormal' averaging merges classes 1..K-1: it needs K > 2")
+        raise ConfigError("the 'abnormal' averaging merges classes 1..K-1: it needs K > 2")
     unknown = set(metrics) - set(PAPER_METRICS)
     if unknown:
-        raise ValueError(f"no paper definition of {sorted(unknown)}; choose from {PAPER_METRICS}")
+        raise ConfigError(f"no paper definition of {sorted(unknown)}; choose from {PAPER_METRICS}")
     need = set(metrics)
     out: dict[str, np.ndarray] = {}
     tp, fp, fn, _ = _ovr(cm)

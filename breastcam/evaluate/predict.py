@@ -13,6 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.console import progress
+from breastcam.errors import DataError
+
 PROB_PREFIX = "prob_"
 
 
@@ -23,12 +26,14 @@ def predict_dataset(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     shuffled (row i of the result is row i of the manifest the dataset was built from).
     """
     probs, labels = [], []
-    for images, y in dataset:
+    batches = int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+    for images, y in progress(dataset, desc="predict", total=batches if batches > 0 else None,
+                              unit="batch"):
         probs.append(np.asarray(model.predict_on_batch(images), dtype=np.float64))
         y = np.asarray(y)
         labels.append(np.argmax(y, axis=-1) if y.ndim == 2 else y.reshape(-1))
     if not probs:
-        raise ValueError("the dataset yielded no images to predict")
+        raise DataError("the dataset yielded no images to predict")
     y_prob = np.concatenate(probs, axis=0)
     if y_prob.ndim == 2 and y_prob.shape[1] == 1:  # a sigmoid head: P(positive)
         y_prob = np.concatenate([1.0 - y_prob, y_prob], axis=1)
@@ -41,12 +46,12 @@ def predictions_frame(
     """The ``predictions.csv`` table of the manifest ``rows`` (same order as ``y_prob``)."""
     y_prob = np.asarray(y_prob, dtype=np.float64)
     if len(rows) != len(y_prob):
-        raise ValueError(
+        raise DataError(
             f"{len(rows)} manifest rows but {len(y_prob)} predictions: the dataset dropped or "
             "added images (on_bad_image='skip'?)"
         )
     if y_prob.shape[1] != len(class_names):
-        raise ValueError(
+        raise DataError(
             f"the model outputs {y_prob.shape[1]} classes but the run has {len(class_names)} "
             f"({list(class_names)})"
         )
@@ -76,7 +81,7 @@ def read_predictions(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[
     """``(y_true, y_prob, class_names)`` back from a predictions table."""
     prob_cols = [c for c in frame.columns if c.startswith(PROB_PREFIX)]
     if not prob_cols or "truth_index" not in frame:
-        raise ValueError("not a breastcam predictions table: needs truth_index and prob_* columns")
+        raise DataError("not a breastcam predictions table: needs truth_index and prob_* columns")
     names = [c[len(PROB_PREFIX):] for c in prob_cols]
     return (
         frame["truth_index"].to_numpy(dtype=np.int64),

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import DataError
 from breastcam.evaluate import figures as figs
 from breastcam.evaluate.calibration import reliability_curve
 from breastcam.evaluate.metrics import (
@@ -94,7 +95,7 @@ def grouped_metrics(frame: pd.DataFrame, column: str, **kwargs: Any) -> dict[str
     ``kwargs`` go to :func:`metrics_from_predictions` (bootstrap and metric settings).
     """
     if column not in frame.columns:
-        raise ValueError(
+        raise DataError(
             f"cannot group by {column!r}: the predictions have columns {', '.join(frame.columns)}"
         )
     return {str(value): metrics_from_predictions(part, **kwargs)
@@ -203,22 +204,22 @@ def _check_same_images(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: st
     if pa == pb:
         if not np.array_equal(a["truth_index"].to_numpy(), b["truth_index"].to_numpy()):
             i = int(np.flatnonzero(a["truth_index"].to_numpy() != b["truth_index"].to_numpy())[0])
-            raise ValueError(f"{name_a} and {name_b} disagree on the true class of {pa[i]}")
+            raise DataError(f"{name_a} and {name_b} disagree on the true class of {pa[i]}")
         return
     set_a, set_b = set(pa), set(pb)
     only_a = [p for p in pa if p not in set_b]
     only_b = [p for p in pb if p not in set_a]
     if only_a or only_b:
-        raise ValueError(
+        raise DataError(
             f"{name_a} and {name_b} were not tested on the same images: "
             + (f"{len(only_a)} only in {name_a} (first: {only_a[0]})" if only_a else "")
             + ("; " if only_a and only_b else "")
             + (f"{len(only_b)} only in {name_b} (first: {only_b[0]})" if only_b else "")
         )
     if len(pa) != len(pb):
-        raise ValueError(f"{name_a} has {len(pa)} test rows, {name_b} {len(pb)} (duplicated paths?)")
+        raise DataError(f"{name_a} has {len(pa)} test rows, {name_b} {len(pb)} (duplicated paths?)")
     i = next(i for i, (x, y) in enumerate(zip(pa, pb)) if x != y)
-    raise ValueError(
+    raise DataError(
         f"{name_a} and {name_b} list the same images in a different order: row {i} is {pa[i]} "
         f"in {name_a} but {pb[i]} in {name_b}"
     )
@@ -239,7 +240,7 @@ def compare_runs(
     y_true, prob_a, names_a = read_predictions(fa)
     _, prob_b, names_b = read_predictions(fb)
     if names_a != names_b:
-        raise ValueError(f"{run_a} has classes {names_a} but {run_b} has {names_b}")
+        raise DataError(f"{run_a} has classes {names_a} but {run_b} has {names_b}")
     pred_a, pred_b = prob_a.argmax(axis=1), prob_b.argmax(axis=1)
     pos = len(names_a) - 1
     result: dict[str, Any] = {
@@ -289,13 +290,13 @@ def aggregate_runs(
     """
     run_dirs = [Path(r) for r in run_dirs]
     if not run_dirs:
-        raise ValueError("aggregate_runs: no run directories given")
+        raise DataError("aggregate_runs: no run directories given")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = [_run_metrics(r, split) for r in run_dirs]
     names = {tuple(m.get("class_names", [])) for m in metrics}
     if len(names) > 1:
-        raise ValueError(f"the runs have different classes {sorted(names)}: aggregate like with like")
+        raise DataError(f"the runs have different classes {sorted(names)}: aggregate like with like")
     labels = _run_labels(run_dirs)
     stats = mean_std(metrics)
     flat = [flatten_metrics(m) for m in metrics]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.evaluate.predict import predictions_frame
 
 
@@ -25,13 +26,13 @@ def read_run_config(run_dir: str | Path) -> dict:
     """The run's ``config.yaml`` as a dict (a clear error when the directory is not a run)."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} not found: {run_dir} is not a run directory (train one with `breastcam train`)"
         )
     with open(path) as fh:
         cfg = yaml.safe_load(fh) or {}
     if not isinstance(cfg, dict):
-        raise ValueError(f"{path} must be a YAML mapping")
+        raise DataError(f"{path} must be a YAML mapping")
     return cfg
 
 
@@ -72,7 +73,7 @@ def split_rows(run_dir: str | Path, cfg: dict, split: str = "test") -> pd.DataFr
         looked.append(str(manifest))
     elif manifest:
         looked.append(f"{manifest} (not found; relative paths are read from the current folder)")
-    raise ValueError(
+    raise DataError(
         f"no '{split}' rows for run {run_dir}: looked in {', '.join(looked) or 'nothing'}; "
         "check data.manifest in its config.yaml"
     )
@@ -103,7 +104,7 @@ def load_model(path: str | Path):
 
     models.names()  # importing the model families registers their custom layers
     if not Path(path).is_file():
-        raise FileNotFoundError(f"model file {path} not found (did training finish?)")
+        raise MissingFileError(f"model file {path} not found (did training finish?)")
     return keras.models.load_model(path, safe_mode=True)
 
 
@@ -116,7 +117,8 @@ def predict_run(
     batch_size: int | None = None,
 ) -> tuple[pd.DataFrame, Any]:
     """Predict ``split`` of a run: ``(predictions table, model)``."""
-    from breastcam.data.pipeline import find_bad_images, make_dataset
+    from breastcam.data.pipeline import make_dataset
+    from breastcam.data.preflight import preflight
     from breastcam.evaluate.predict import predict_dataset
 
     run_dir = Path(run_dir)
@@ -125,12 +127,12 @@ def predict_run(
     rows = split_rows(run_dir, cfg, split)
     class_names = _class_names(run_dir, cfg, rows)
     root = data_root if data_root is not None else (data.get("root") or ".")
-    if data.get("on_bad_image") == "skip":
-        bad = find_bad_images(rows, root)
-        if bad:
-            pd.DataFrame(bad, columns=["path", "reason"]).to_csv(
-                run_dir / f"skipped_images{suffix(split)}.csv", index=False)
-            rows = rows[~rows["path"].isin({p for p, _ in bad})].reset_index(drop=True)
+    rows, bad = preflight(rows, root, on_bad_image=data.get("on_bad_image") or "raise",
+                          where=f"run {run_dir} ({split} rows)")
+    if bad:
+        pd.DataFrame(bad, columns=["path", "reason"]).to_csv(
+            run_dir / f"skipped_images{suffix(split)}.csv", index=False)
+        rows = rows.reset_index(drop=True)
     stain = None
     if data.get("stain"):
         from breastcam.train.inputs import make_stain  # the same normaliser training used
@@ -147,5 +149,5 @@ def predict_run(
     model = load_model(run_dir / model_file)
     y_prob, y_true = predict_dataset(model, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
-        raise ValueError("the dataset's labels are not in manifest order; predictions would be misaligned")
+        raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")
     return predictions_frame(rows, y_prob, class_names), model

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse, stats
 
 from breastcam.evaluate.paper_metrics import PAPER_METRICS, definition_metrics, parse_definition
+from breastcam.errors import DataError
 from breastcam.evaluate.metrics import (
     DEFAULT_IBA_ALPHA,
     DEFAULT_IBA_SQUARED,
@@ -66,7 +67,7 @@ def _draw(
             return counts, redrawn
         redrawn += bad.size
         counts[bad] = _resample_counts(rng, y, bad.size, stratify)
-    raise ValueError(
+    raise DataError(
         "bootstrap: could not draw resamples holding every class; the test set is too small "
         "(use stratify=True)"
     )
@@ -121,10 +122,10 @@ def bootstrap_metrics(
     """
     y_true, y_prob, _ = check_predictions(y_true, y_prob)
     if int(n_bootstrap) < 1:
-        raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap!r}")
+        raise DataError(f"n_bootstrap must be >= 1, got {n_bootstrap!r}")
     unknown = set(metrics) - set(HEADLINE_METRICS)
     if unknown:
-        raise ValueError(f"no bootstrap for {sorted(unknown)}; choose from {HEADLINE_METRICS}")
+        raise DataError(f"no bootstrap for {sorted(unknown)}; choose from {HEADLINE_METRICS}")
     k = y_prob.shape[1]
     y_pred = np.argmax(y_prob, axis=1)
     rng = np.random.default_rng(seed)
@@ -195,7 +196,7 @@ def bootstrap_ci(
     arrays = tuple(np.asarray(a) for a in arrays)
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
-        raise ValueError(f"bootstrap_ci: arrays differ in length {[len(a) for a in arrays]}")
+        raise DataError(f"bootstrap_ci: arrays differ in length {[len(a) for a in arrays]}")
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(int(n_bootstrap)):
@@ -207,7 +208,7 @@ def bootstrap_ci(
         if math.isfinite(v):
             values.append(v)
     if not values:
-        raise ValueError("bootstrap_ci: the statistic is undefined on every resample")
+        raise DataError("bootstrap_ci: the statistic is undefined on every resample")
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -228,7 +229,7 @@ def mcnemar_test(
     """
     y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
     if not (len(y_true) == len(pred_a) == len(pred_b)):
-        raise ValueError("mcnemar_test: y_true, pred_a and pred_b must have the same length")
+        raise DataError("mcnemar_test: y_true, pred_a and pred_b must have the same length")
     ok_a, ok_b = pred_a == y_true, pred_b == y_true
     b = int(np.sum(ok_a & ~ok_b))
     c = int(np.sum(~ok_a & ok_b))
@@ -258,7 +259,7 @@ def _fast_delong(y_pos: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.
     pos, neg = scores[:, y_pos], scores[:, ~y_pos]
     m, n = pos.shape[1], neg.shape[1]
     if m < 2 or n < 2:
-        raise ValueError(
+        raise DataError(
             f"DeLong needs at least 2 positive and 2 negative images, got {m} and {n}"
         )
     tx = stats.rankdata(pos, axis=1)
@@ -288,7 +289,7 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any) -> dict[str, Any]:
     y_pos = np.asarray(y_true).astype(bool)
     scores = np.vstack([np.asarray(score_a, float), np.asarray(score_b, float)])
     if scores.shape[1] != len(y_pos):
-        raise ValueError("delong_test: y_true, score_a and score_b must have the same length")
+        raise DataError("delong_test: y_true, score_a and score_b must have the same length")
     aucs, cov = _fast_delong(y_pos, scores)
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
@@ -389,7 +390,7 @@ def runs_interval(values: Sequence[float], metric: str, *, confidence: float = 0
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     n = int(v.size)
     if n == 0:
-        raise ValueError(f"runs_interval: no finite values of {metric!r}")
+        raise DataError(f"runs_interval: no finite values of {metric!r}")
     if n < 2:
         return {"std": 0.0, "low": math.nan, "high": math.nan, "decisive": False,
                 "method": "one run: no interval over runs"}

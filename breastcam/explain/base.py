@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
+
 # A map whose range is below this fraction of its magnitude is constant up to float noise.
 _CONSTANT_RTOL = 1e-6
 
@@ -47,7 +49,7 @@ def find_layer_name(model: keras.Model, layer: str | None) -> str:
             continue
         if len(shape) == 4:
             return candidate.name
-    raise ValueError(
+    raise ConfigError(
         f"model {model.name!r} has no layer with a 4-D output to use as the CAM layer; "
         "pass layer=<name of a (batch, height, width, channels) layer>"
     )
@@ -67,7 +69,7 @@ def class_score_head(model: keras.Model) -> tuple[keras.KerasTensor, Callable[[t
     if "logits" in names:
         return model.get_layer("logits").output, _identity
     if len(model.outputs) != 1:
-        raise ValueError(f"model {model.name!r} has {len(model.outputs)} outputs; CAM methods need one")
+        raise ConfigError(f"model {model.name!r} has {len(model.outputs)} outputs; CAM methods need one")
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     act_name = getattr(activation, "__name__", str(activation))
@@ -83,7 +85,7 @@ def class_score_head(model: keras.Model) -> tuple[keras.KerasTensor, Callable[[t
         return last.input, dense_head
     if act_name in ("linear", "None") or activation is None:
         return model.outputs[0], _identity
-    raise ValueError(
+    raise ConfigError(
         f"cannot find the class logits of model {model.name!r}: its last layer {last.name!r} has "
         f"activation {act_name!r}; breastcam models end in Dense(name='logits') + softmax"
     )
@@ -115,7 +117,7 @@ def to_batch(images, name: str = "images") -> np.ndarray:
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4:
-        raise ValueError(f"{name} must be a batch [B, H, W, C] of preprocessed images, got shape {x.shape}")
+        raise ConfigError(f"{name} must be a batch [B, H, W, C] of preprocessed images, got shape {x.shape}")
     return x.astype(np.float32, copy=False)
 
 
@@ -127,7 +129,7 @@ def to_targets(targets, batch: int) -> np.ndarray:
     if t.ndim == 0:
         t = np.full((batch,), int(t))
     if t.shape != (batch,):
-        raise ValueError(f"targets must be None, an int or {batch} ints (one per image), got shape {t.shape}")
+        raise ConfigError(f"targets must be None, an int or {batch} ints (one per image), got shape {t.shape}")
     return t.astype(np.int32)
 
 
@@ -146,22 +148,22 @@ class BaseCAM:
 
     def __init__(self, model: keras.Model, layer: str | None = None, *, batch_size: int = 32):
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         self.model = model
         self.batch_size = batch_size
         self.layer = find_layer_name(model, layer)
         try:
             cam_output = model.get_layer(self.layer).output
         except ValueError:
-            raise ValueError(f"model {model.name!r} has no layer named {self.layer!r}") from None
+            raise ConfigError(f"model {model.name!r} has no layer named {self.layer!r}") from None
         if len(cam_output.shape) != 4:
-            raise ValueError(
+            raise ConfigError(
                 f"CAM layer {self.layer!r} of model {model.name!r} has output shape "
                 f"{tuple(cam_output.shape)}; CAM methods need a 4-D (batch, height, width, "
                 "channels) map (transformers: use the token-grid layer)"
             )
         if len(model.inputs) != 1:
-            raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM methods need one")
+            raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM methods need one")
         head_input, self._head = class_score_head(model)
         self.probe = keras.Model(model.inputs[0], [cam_output, head_input], name=f"{model.name}_cam_probe")
         in_shape = tuple(model.inputs[0].shape[1:])

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
 from breastcam.explain.base import normalize_maps, resize_maps
 from breastcam.explain.gradcam import GradCAM
 
@@ -74,7 +75,7 @@ def average_noisy_maps(maps: tf.Tensor, average: str = "raw") -> tf.Tensor:
     Shared by the Python engine and the graph version (:mod:`breastcam.explain.dtgradcam_graph`).
     """
     if average not in AVERAGES:
-        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+        raise ConfigError(f"average must be one of {AVERAGES}, got {average!r}")
     maps = tf.convert_to_tensor(maps, tf.float32)
     if average == "normalised":
         shape = tf.shape(maps)
@@ -101,16 +102,16 @@ class DTGradCAM(GradCAM):
     ):
         super().__init__(model, layer, batch_size=batch_size)
         if average not in AVERAGES:
-            raise ValueError(f"average must be one of {AVERAGES} (paper 001 eq. 8: 'raw'), got {average!r}")
+            raise ConfigError(f"average must be one of {AVERAGES} (paper 001 eq. 8: 'raw'), got {average!r}")
         self.average = average
         if version not in (1, 2):
-            raise ValueError(f"version must be 1 (Grad-CAM + Otsu) or 2 (noise-averaged), got {version!r}")
+            raise ConfigError(f"version must be 1 (Grad-CAM + Otsu) or 2 (noise-averaged), got {version!r}")
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+            raise ConfigError(f"n_samples must be a positive int, got {n_samples!r}")
         if not sigma >= 0:
-            raise ValueError(f"sigma must be >= 0 (a fraction of the input range), got {sigma!r}")
+            raise ConfigError(f"sigma must be >= 0 (a fraction of the input range), got {sigma!r}")
         if kernel_size is not None and (not isinstance(kernel_size, (int, np.integer)) or kernel_size < 0):
-            raise ValueError(f"kernel_size must be None (auto), 0 (off) or a positive int, got {kernel_size!r}")
+            raise ConfigError(f"kernel_size must be None (auto), 0 (off) or a positive int, got {kernel_size!r}")
         self.version = version
         self.n_samples = int(n_samples)
         self.sigma = float(sigma)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
 from breastcam.explain.base import normalize_maps
 from breastcam.explain.dtgradcam import DTGradCAM, average_noisy_maps, default_kernel_size
 from breastcam.explain.graph_ops import ellipse_kernel, open_close, otsu_thresholds
@@ -25,7 +26,7 @@ def dtgradcam_graph(cam: DTGradCAM):
     """
     in_shape = tuple(int(d) for d in cam.model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
-        raise ValueError("DT Grad-CAM in a graph needs a model with a fixed input size")
+        raise ConfigError("DT Grad-CAM in a graph needs a model with a fixed input size")
     h, w = in_shape[:2]
     n = cam.n_samples
     noise = cam.noise(in_shape) if cam.version == 2 else None

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
 from breastcam.explain.base import class_score_head, to_batch, to_targets
 
 _SCORERS: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction]" = (
@@ -75,7 +76,7 @@ def baseline_images(x: np.ndarray, baseline: str | float = "zero") -> np.ndarray
         if baseline == "blur":
             sigma = max(min(x.shape[1:3]) / 20.0, 0.5)
             return np.stack([cv2.GaussianBlur(img, (0, 0), sigma).reshape(img.shape) for img in x]).astype(np.float32)
-        raise ValueError(f"baseline must be 'zero', 'mean', 'blur' or a number, got {baseline!r}")
+        raise ConfigError(f"baseline must be 'zero', 'mean', 'blur' or a number, got {baseline!r}")
     return np.full_like(x, float(baseline))
 
 
@@ -109,13 +110,13 @@ def deletion_insertion(
     ``[B]``, ``targets`` ``[B]``. :func:`to_frame` turns it into one row per image.
     """
     if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+        raise ConfigError(f"steps must be a positive int, got {steps!r}")
     x = to_batch(images)
     cams = np.asarray(cams, dtype=np.float32)
     if cams.ndim == 2:
         cams = cams[None]
     if len(cams) != len(x):
-        raise ValueError(f"got {len(x)} images but {len(cams)} maps")
+        raise ConfigError(f"got {len(x)} images but {len(cams)} maps")
     score_fn, predict_fn = _scorer(model)
     t = to_targets(targets, len(x))
     if (t < 0).any():

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import DataError
+
 METRICS = ("iou", "dice", "precision", "recall", "f1")
 
 
@@ -25,12 +27,12 @@ def binarize(cam, threshold: str | float = "otsu", size: tuple[int, int] | None 
     """The map as a bool region, after resizing to ``size`` = ``(H, W)`` if given."""
     cam = np.nan_to_num(np.asarray(cam, dtype=np.float32))
     if cam.ndim != 2:
-        raise ValueError(f"cam must be a 2-D map, got shape {cam.shape}")
+        raise DataError(f"cam must be a 2-D map, got shape {cam.shape}")
     if size is not None and tuple(size) != cam.shape:
         cam = cv2.resize(cam, (int(size[1]), int(size[0])), interpolation=cv2.INTER_LINEAR)
     if isinstance(threshold, str):
         if threshold != "otsu":
-            raise ValueError(f"threshold must be 'otsu' or a number, got {threshold!r}")
+            raise DataError(f"threshold must be 'otsu' or a number, got {threshold!r}")
         u8 = np.clip(np.rint(np.clip(cam, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
         t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         return u8 > t
@@ -49,7 +51,7 @@ def mask_metrics(cam, mask, threshold: str | float = "otsu") -> dict[str, float]
     if truth.ndim == 3:
         truth = truth[..., 0]
     if truth.ndim != 2:
-        raise ValueError(f"mask must be a 2-D array, got shape {truth.shape}")
+        raise DataError(f"mask must be a 2-D array, got shape {truth.shape}")
     truth = truth != 0
     pred = binarize(cam, threshold, truth.shape)
     tp = float(np.count_nonzero(pred & truth))
@@ -78,7 +80,7 @@ def mask_metrics_batch(
     ``ids`` (default 0..B-1) becomes the ``id`` column.
     """
     if len(cams) != len(masks):
-        raise ValueError(f"got {len(cams)} maps but {len(masks)} masks")
+        raise DataError(f"got {len(cams)} maps but {len(masks)} masks")
     ids = list(range(len(cams))) if ids is None else list(ids)
     rows = []
     for i, cam, mask in zip(ids, cams, masks):

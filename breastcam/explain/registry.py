@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from breastcam.errors import ConfigError
 from breastcam.explain.base import BaseCAM
 from breastcam.explain.dtgradcam import DTGradCAM
 from breastcam.explain.eigencam import EigenCAM
@@ -44,7 +45,7 @@ def canonical_method(method: str) -> str:
     key = str(method).strip().lower()
     key = _ALIASES.get(key, key)
     if key not in METHODS:
-        raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown CAM method {method!r}; choose one of {', '.join(METHODS)}")
     return key
 
 
@@ -60,4 +61,4 @@ def get_cam(method: str, model: keras.Model, layer: str | None = None, **params)
     try:
         return cls(model, layer, **params)
     except TypeError as err:
-        raise ValueError(f"bad parameters for CAM method {method!r}: {err}") from None
+        raise ConfigError(f"bad parameters for CAM method {method!r}: {err}") from None

@@ -22,7 +22,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from breastcam.errors import UsageError
+from breastcam.data.preflight import bad_files_message, find_bad_files
+from breastcam.errors import ConfigError, DataError, MissingFileError, ModelFileError, UsageError
 from breastcam.explain.base import BaseCAM
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
@@ -53,10 +54,18 @@ def load_model(
     path = Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
         if not path.exists():
-            raise FileNotFoundError(f"model file {path} does not exist")
-        return keras.saving.load_model(path)
+            raise MissingFileError(f"model file {path} does not exist")
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except Exception as err:  # Keras: ValueError/TypeError/OSError, messages without the file
+            first = str(err).strip().split("\n")[0]
+            raise ModelFileError(
+                f"cannot load model file {path}: {first} Only models of breastcam's registry "
+                "(plain Keras layers and breastcam's registered layers, no Lambda layers) load "
+                "safely; rebuild the model with `breastcam train` or pass a registry name."
+            ) from err
     if str(model) not in registry.names():
-        raise ValueError(
+        raise ConfigError(
             f"--model {model!r} is neither an existing .keras file nor a registered model name "
             f"({', '.join(registry.names())})"
         )
@@ -75,16 +84,16 @@ def expand_image_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS)
             if not found:
-                raise FileNotFoundError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
+                raise MissingFileError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
             out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
-            raise FileNotFoundError(f"image path {p} does not exist")
+            raise MissingFileError(f"image path {p} does not exist")
     seen: dict[str, Path] = {}
     for p in out:
         if p.stem in seen and seen[p.stem] != p:
-            raise ValueError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
+            raise ConfigError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
                              "their output files would overwrite each other: explain them separately")
         seen[p.stem] = p
     return out
@@ -111,7 +120,7 @@ class MaskSource:
             return
         folder = Path(masks)
         if not folder.is_dir():
-            raise FileNotFoundError(f"mask folder {folder} does not exist")
+            raise MissingFileError(f"mask folder {folder} does not exist")
         info = next((folder / n for n in ("Info.txt", "info.txt", "INFO.TXT") if (folder / n).is_file()), None)
         if info is not None:
             from breastcam.data.loaders.mias import parse_info
@@ -149,7 +158,7 @@ def _read_mask(path: Path) -> np.ndarray:
 
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise ValueError(f"cannot read mask file {path}")
+        raise ConfigError(f"cannot read mask file {path}")
     return mask
 
 
@@ -159,14 +168,14 @@ def _model_defaults(model: keras.Model, preprocessing, image_size):
     spec = registry.spec(model.name) if model.name in registry.names() else None
     if preprocessing is None:
         if spec is None:
-            raise ValueError(f"model {model.name!r} is not a registered breastcam model: pass "
+            raise ConfigError(f"model {model.name!r} is not a registered breastcam model: pass "
                              "preprocessing= (--preprocessing), e.g. 'minus_one_one' or 'caffe'")
         preprocessing = spec.preprocessing
     if image_size is None:
         shape = tuple(model.inputs[0].shape[1:3])
         if None in shape:
             if spec is None:
-                raise ValueError(f"model {model.name!r} accepts any input size: pass image_size=")
+                raise ConfigError(f"model {model.name!r} accepts any input size: pass image_size=")
             shape = spec.input_shape[:2]
         image_size = shape
     elif isinstance(image_size, int):
@@ -223,6 +232,10 @@ def explain_files(
         method = canonical_method(method)
         cam = get_cam(method, model, layer, batch_size=batch_size, **params)
     files = expand_image_paths(paths)
+    bad = find_bad_files([str(f) for f in files])  # every file checked before the first batch
+    if bad:
+        raise DataError(bad_files_message(bad, len(files), "the images to explain",
+                                          hint="Replace them or leave them out of --images."))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     preprocessing, size = _model_defaults(model, preprocessing, image_size)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
 from breastcam.explain.base import BaseCAM, normalize_maps, resize_maps
 
 BASELINES = ("zero", "mean")
@@ -53,14 +54,14 @@ class ScoreCAM(BaseCAM):
     ):
         super().__init__(model, layer, batch_size=batch_size)
         if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+            raise ConfigError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+            raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
         channels = self.probe.outputs[0].shape[-1]
         if channels is None:
-            raise ValueError(f"CAM layer {self.layer!r} has an unknown number of channels")
+            raise ConfigError(f"CAM layer {self.layer!r} has an unknown number of channels")
         if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
-            raise ValueError(f"top_k must be a positive int or None (all channels), got {top_k!r}")
+            raise ConfigError(f"top_k must be a positive int or None (all channels), got {top_k!r}")
         self.top_k = top_k
         self.k = int(channels if top_k is None else min(int(top_k), channels))
         self.baseline = baseline

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+from breastcam.errors import ConfigError
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import apply_weights, backbone_weights, file_weights, load_application
@@ -42,7 +43,7 @@ def build_densenet121(num_classes, input_shape, weights=None, *, dropout: float 
 
 def _vgg(app_fn, name, num_classes, input_shape, weights, *, head, dropout):
     if head not in ("fc", "avg"):
-        raise ValueError(f"head must be 'fc' (Flatten -> fc1 -> fc2, the original VGG) or 'avg', got {head!r}")
+        raise ConfigError(f"head must be 'fc' (Flatten -> fc1 -> fc2, the original VGG) or 'avg', got {head!r}")
     if head == "avg":
         return _application_model(app_fn, name, num_classes, input_shape, weights, dropout=dropout)
 

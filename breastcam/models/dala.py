@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keras
 
+from breastcam.errors import ConfigError
 from breastcam.models.heads import classification_head
 from breastcam.models.layers import GATES, dala_attention
 from breastcam.models.registry import register
@@ -60,9 +61,9 @@ def build_dalaresnet50(
     ResNet50 layers from Keras' ImageNet ResNet50; the attention module and head stay random.
     """
     if attention_stage not in STAGE_OUTPUTS:
-        raise ValueError(f"attention_stage must be one of {sorted(STAGE_OUTPUTS)}, got {attention_stage!r}")
+        raise ConfigError(f"attention_stage must be one of {sorted(STAGE_OUTPUTS)}, got {attention_stage!r}")
     if gate not in GATES:
-        raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
+        raise ConfigError(f"gate must be one of {GATES}, got {gate!r}")
     module_name = "dala_attention" if attention_stage == 4 else f"dala_attention_stage{attention_stage}"
 
     def after_stage(x, *, stage):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from breastcam.errors import ConfigError
 from breastcam.models.ernet_layers import ERWeightedSum
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
@@ -149,11 +150,11 @@ def ernet(
     ``"paper"`` (eq. 10 literally, with convolutions on the ER path; see :func:`_stage`).
     """
     if er_connection not in ER_CONNECTIONS:
-        raise ValueError(f"er_connection must be one of {ER_CONNECTIONS}, got {er_connection!r}")
+        raise ConfigError(f"er_connection must be one of {ER_CONNECTIONS}, got {er_connection!r}")
     if depth not in DEPTHS:
-        raise ValueError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
+        raise ConfigError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
     if weights == "imagenet" and depth not in _IMAGENET_APPS:
-        raise ValueError(
+        raise ConfigError(
             f"ERNet-{depth} has no ImageNet weights: Keras ships ImageNet ResNets only with "
             "bottleneck blocks (ResNet50/101/152), and ERNet-18/34 use basic blocks. Build it with "
             "weights=None (random initialisation) or weights='/path/to/file.weights.h5'."

@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from breastcam.errors import ConfigError
+
 
 @keras.saving.register_keras_serializable(package="breastcam")
 class ERWeightedSum(keras.layers.Layer):
@@ -27,12 +29,12 @@ class ERWeightedSum(keras.layers.Layer):
         channels = shapes[0][-1]
         for i, shape in enumerate(shapes):
             if tuple(shape[1:]) != tuple(shapes[0][1:]):
-                raise ValueError(
+                raise ConfigError(
                     f"{self.name}: every input must have the same shape; input 0 has "
                     f"{tuple(shapes[0])} but input {i} has {tuple(shape)}"
                 )
         if channels is None:
-            raise ValueError(f"{self.name}: the channel dimension must be known, got {shapes[0]}")
+            raise ConfigError(f"{self.name}: the channel dimension must be known, got {shapes[0]}")
         last = len(shapes) - 1
         self.connection_weights = [
             self.add_weight(
@@ -46,7 +48,7 @@ class ERWeightedSum(keras.layers.Layer):
     def call(self, inputs):
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if len(inputs) != len(self.connection_weights):
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name} was built for {len(self.connection_weights)} inputs but called "
                 f"on {len(inputs)}"
             )

@@ -18,6 +18,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from breastcam.errors import ConfigError
+
 LOGITS = "logits"
 PROBABILITIES = "probabilities"
 
@@ -43,11 +45,11 @@ def classification_head(
     Returns the ``probabilities`` tensor.
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes!r}")
+        raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
     if not 0.0 <= dropout < 1.0 or not 0.0 <= hidden_dropout < 1.0:
-        raise ValueError(f"dropout rates must be in [0, 1), got {dropout!r}, {hidden_dropout!r}")
+        raise ConfigError(f"dropout rates must be in [0, 1), got {dropout!r}, {hidden_dropout!r}")
     if hidden_names is not None and len(hidden_names) != len(hidden_units):
-        raise ValueError("hidden_names must name every hidden layer")
+        raise ConfigError("hidden_names must name every hidden layer")
 
     if pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -56,7 +58,7 @@ def classification_head(
     elif pooling == "flatten":
         x = layers.Flatten(name="flatten")(x)
     elif pooling is not None:
-        raise ValueError(f"pooling must be 'avg', 'max', 'flatten' or None, got {pooling!r}")
+        raise ConfigError(f"pooling must be 'avg', 'max', 'flatten' or None, got {pooling!r}")
 
     for i, units in enumerate(hidden_units):
         name = hidden_names[i] if hidden_names is not None else f"head_dense{i + 1}"
@@ -76,7 +78,7 @@ def classifier_logits(model: keras.Model):
     try:
         return model.get_layer(LOGITS).output
     except ValueError:
-        raise ValueError(
+        raise ConfigError(
             f"model {model.name!r} has no layer named {LOGITS!r}: models built by "
             "breastcam.models.build end in Dense(name='logits') -> "
             "Activation('softmax', name='probabilities')"

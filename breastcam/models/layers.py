@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from keras import layers
 
+from breastcam.errors import ConfigError
+
 GATES = ("relu", "sigmoid")
 
 
 def _reduced_channels(channels: int, reduction: int) -> int:
     if reduction < 1 or channels % reduction:
-        raise ValueError(
+        raise ConfigError(
             f"reduction must divide the channel count: {channels} channels, reduction {reduction!r}"
         )
     return channels // reduction
@@ -30,7 +32,7 @@ def dala_attention(x, *, reduction: int = 16, gate: str = "relu", negative_slope
     2*2048*128 + 128 + 2048 = 526,464 parameters. The output layer is ``f"{name}_out"``.
     """
     if gate not in GATES:
-        raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
+        raise ConfigError(f"gate must be one of {GATES}, got {gate!r}")
     channels = int(x.shape[-1])
     hidden = _reduced_channels(channels, reduction)
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)

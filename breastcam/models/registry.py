@@ -13,6 +13,8 @@ from typing import Callable
 
 import keras
 
+from breastcam.errors import ConfigError
+
 Builder = Callable[..., keras.Model]
 
 
@@ -53,7 +55,7 @@ def register(
 
     def wrap(builder: Builder) -> Builder:
         if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is registered twice")
+            raise ConfigError(f"model name {name!r} is registered twice")
         _REGISTRY[name] = ModelSpec(
             name=name,
             builder=builder,
@@ -92,7 +94,7 @@ def spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown model {name!r}; registered models are: {', '.join(sorted(_REGISTRY))}"
         ) from None
 
@@ -113,10 +115,10 @@ def build(
     """
     s = spec(name)
     if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        raise ConfigError(f"num_classes must be an int >= 2, got {num_classes!r}")
     shape = tuple(input_shape) if input_shape is not None else s.input_shape
     if len(shape) != 3 or shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+        raise ConfigError(f"input_shape must be (height, width, 3), got {input_shape!r}")
     return s.builder(num_classes=num_classes, input_shape=shape, weights=weights, **options)
 
 
@@ -130,7 +132,7 @@ def cam_layer(model_or_name: keras.Model | str) -> str:
     name = model_or_name if isinstance(model_or_name, str) else model_or_name.name
     s = spec(name)
     if s.cam_layer is None:
-        raise ValueError(f"model {name!r} has no spatial CAM layer")
+        raise ConfigError(f"model {name!r} has no spatial CAM layer")
     if isinstance(model_or_name, str) or s.cam_layer_fallback is None:
         return s.cam_layer
     layer_names = {layer.name for layer in model_or_name.layers}

@@ -22,6 +22,7 @@ from typing import Callable
 import keras
 from keras import layers
 
+from breastcam.errors import ConfigError
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import apply_weights, backbone_weights, file_weights, load_application
@@ -159,7 +160,7 @@ def build_resnet50_frozen10(
     The head (GAP -> logits -> softmax) is trainable.
     """
     if not isinstance(trainable_last, int) or trainable_last < 0:
-        raise ValueError(f"trainable_last must be an int >= 0, got {trainable_last!r}")
+        raise ConfigError(f"trainable_last must be an int >= 0, got {trainable_last!r}")
     app, model = _resnet50_application(num_classes, input_shape, weights, name="resnet50_frozen10", dropout=dropout)
     n_frozen = len(app.layers) - trainable_last
     for i, layer in enumerate(app.layers):

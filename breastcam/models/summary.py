@@ -17,6 +17,7 @@ from typing import Iterable
 import keras
 import pandas as pd
 
+from breastcam.console import progress
 from breastcam.models.registry import build, names as registered_names, spec
 
 
@@ -81,7 +82,8 @@ def size_table(
     input height/width. Builds every model once with ``weights=None`` (big ones take seconds).
     """
     rows = []
-    for name in list(names) if names is not None else registered_names():
+    chosen = list(names) if names is not None else registered_names()
+    for name in progress(chosen, desc="models", unit="model", min_items=2):
         s = spec(name)
         shape = s.input_shape if input_size is None else (input_size, input_size, s.input_shape[-1])
         model = build(name, 2, input_shape=shape)

@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import keras_hub
 
+from breastcam.errors import ConfigError
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import WeightsUnavailableError, apply_weights
@@ -41,9 +42,9 @@ class TokensToGrid(keras.layers.Layer):
         super().__init__(**kwargs)
         grid_size = tuple(int(g) for g in grid_size)
         if len(grid_size) != 2 or min(grid_size) < 1:
-            raise ValueError(f"grid_size must be (height, width) >= 1, got {grid_size!r}")
+            raise ConfigError(f"grid_size must be (height, width) >= 1, got {grid_size!r}")
         if int(num_prefix_tokens) < 0:
-            raise ValueError(f"num_prefix_tokens must be >= 0, got {num_prefix_tokens!r}")
+            raise ConfigError(f"num_prefix_tokens must be >= 0, got {num_prefix_tokens!r}")
         self.grid_size = grid_size
         self.num_prefix_tokens = int(num_prefix_tokens)
 
@@ -51,7 +52,7 @@ class TokensToGrid(keras.layers.Layer):
         tokens = input_shape[1]
         expected = self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1]
         if tokens is not None and tokens != expected:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: got {tokens} tokens, expected {self.num_prefix_tokens} prefix "
                 f"tokens + a {self.grid_size[0]}x{self.grid_size[1]} grid = {expected}"
             )
@@ -123,14 +124,14 @@ def _backbone(name, input_shape, weights, config):
     cls, default, preset = _FAMILIES[name]
     unknown = set(config) - _backbone_options(cls)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"{name}: unknown option(s) {sorted(unknown)}; {cls.__name__} takes "
             f"{sorted(_backbone_options(cls))} (and the head takes dropout)"
         )
     if weights is None or _is_weights_file(weights):
         return cls(image_shape=tuple(input_shape), **{**default, **config}, name=f"{name}_backbone")
     if config:
-        raise ValueError(
+        raise ConfigError(
             f"{name}: backbone options {sorted(config)} cannot be combined with pretrained "
             f"weights {weights!r}: the preset fixes the architecture"
         )
@@ -141,14 +142,14 @@ def _backbone(name, input_shape, weights, config):
             raise PresetUnavailableError(name, preset, err) from err
     path = Path(weights).expanduser() if isinstance(weights, (str, os.PathLike)) else None
     if path is None or not path.is_dir():
-        raise ValueError(
+        raise ConfigError(
             f"{name}: weights must be None, 'imagenet', a keras-hub preset directory or a weights "
             f"file, got {weights!r} (no such file or directory)"
         )
     try:
         return cls.from_preset(str(path), image_shape=tuple(input_shape))
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{name}: {str(path)!r} is not a loadable {cls.__name__} preset: {err}") from err
+        raise ConfigError(f"{name}: {str(path)!r} is not a loadable {cls.__name__} preset: {err}") from err
 
 
 def _grid(backbone, input_shape) -> tuple[tuple[int, int], int]:
@@ -183,7 +184,7 @@ def transformer(
     for small test models; ``dropout`` goes before the classifier.
     """
     if name not in _FAMILIES:
-        raise ValueError(f"unknown transformer {name!r}; choose one of {', '.join(_FAMILIES)}")
+        raise ConfigError(f"unknown transformer {name!r}; choose one of {', '.join(_FAMILIES)}")
     backbone = _backbone(name, input_shape, weights, backbone_options)
     grid, prefix = _grid(backbone, input_shape)
 

@@ -31,6 +31,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from breastcam.errors import ConfigError
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import apply_weights, backbone_weights, file_weights, load_application
@@ -41,7 +42,7 @@ _VGG_LAST_POOL = {4: "block4_pool", 5: "block5_pool"}
 def naive_inception(x, filters: Sequence[int] = (64, 128, 32), *, pool_proj: int | None = None, name: str = "inception"):
     """Parallel 1x1 / 3x3 / 5x5 convolutions and a 3x3 max-pool (stride 1), concatenated."""
     if len(filters) != 3 or any(int(f) < 1 for f in filters):
-        raise ValueError(f"filters must be three positive ints (1x1, 3x3, 5x5), got {filters!r}")
+        raise ConfigError(f"filters must be three positive ints (1x1, 3x3, 5x5), got {filters!r}")
     f1, f3, f5 = (int(f) for f in filters)
     b1 = layers.Conv2D(f1, 1, padding="same", activation="relu", name=f"{name}_1x1")(x)
     b3 = layers.Conv2D(f3, 3, padding="same", activation="relu", name=f"{name}_3x3")(x)
@@ -80,9 +81,9 @@ def build_vgg16_inception(
     tuning; paper A trains all layers (default). ``fc_units=0`` drops the ``fc`` layer.
     """
     if vgg_blocks not in _VGG_LAST_POOL:
-        raise ValueError(f"vgg_blocks must be 4 or 5, got {vgg_blocks!r}")
+        raise ConfigError(f"vgg_blocks must be 4 or 5, got {vgg_blocks!r}")
     if pooling not in ("avg", "flatten"):
-        raise ValueError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
+        raise ConfigError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
     app = load_application(keras.applications.VGG16, input_shape=input_shape, weights=backbone_weights(weights))
 
     # === Functional Model ===

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 import socket
 import traceback
 import urllib.error
@@ -26,7 +27,7 @@ from typing import Callable
 
 import keras
 
-from breastcam.errors import BreastcamError
+from breastcam.errors import BreastcamError, MissingFileError, ModelFileError
 
 #: Seconds one network operation of a weights download may block before it counts as failed.
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -127,7 +128,7 @@ def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> list[str]:
         layer.set_weights(theirs)
         copied.append(layer.name)
     if not copied:
-        raise ValueError(
+        raise ModelFileError(
             f"no weights copied from {src.name!r} to {dst.name!r}: no layer has the same name "
             "and weight shapes in both models"
         )
@@ -136,12 +137,12 @@ def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> list[str]:
 
 def _check_weights_path(weights) -> Path:
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(
+        raise ModelFileError(
             f"weights must be None, 'imagenet' or a path to a weights file, got {weights!r}"
         )
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"weights file not found: {str(path)!r}; weights must be None (random "
             "initialisation), 'imagenet', or the path of an existing .weights.h5 / .keras / "
             ".h5 file"
@@ -186,7 +187,7 @@ def apply_weights(
         return model
     if isinstance(weights, str) and weights == "imagenet":
         if imagenet_source is None:
-            raise ValueError(
+            raise ModelFileError(
                 f"model {model.name!r} has no ImageNet weights; use weights=None or a path"
             )
         source = imagenet_source()
@@ -200,9 +201,13 @@ def apply_weights(
             # whose shapes differ (a new head) keep their own weights.
             model.load_weights(str(path), by_name=True, skip_mismatch=True)
         else:
-            model.load_weights(str(path))
+            with warnings.catch_warnings():  # one line per layer of a file that does not fit
+                warnings.filterwarnings("ignore", message="Skipping nested container")
+                model.load_weights(str(path))
     except (ValueError, KeyError, OSError) as err:
-        raise ValueError(
-            f"weights file {str(path)!r} does not fit model {model.name!r}: {err}"
+        detail = str(err).split(" List of objects")[0][:300]  # Keras lists every layer
+        raise ModelFileError(
+            f"weights file {str(path)!r} does not fit model {model.name!r}: {detail} Give "
+            "weights saved from the same model (e.g. a run's last.weights.h5), or weights=None."
         ) from err
     return model

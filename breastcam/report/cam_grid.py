@@ -15,6 +15,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from breastcam.errors import ConfigError
+
 # Column titles for method names of breastcam.explain (others are shown as given).
 METHOD_TITLES = {
     "gradcam": "Grad-CAM",
@@ -54,12 +56,12 @@ def cam_grid(
     """
     n = len(images)
     if n == 0:
-        raise ValueError("cam_grid needs at least one image")
+        raise ConfigError("cam_grid needs at least one image")
     for method, maps in maps_by_method.items():
         if len(maps) != n:
-            raise ValueError(f"method {method!r} has {len(maps)} maps for {n} images")
+            raise ConfigError(f"method {method!r} has {len(maps)} maps for {n} images")
     if row_labels is not None and len(row_labels) != n:
-        raise ValueError(f"got {len(row_labels)} row labels for {n} images")
+        raise ConfigError(f"got {len(row_labels)} row labels for {n} images")
     methods = list(maps_by_method)
     cols = 1 + len(methods)
     fig = Figure(figsize=(cell_size * cols, cell_size * n), dpi=dpi, layout="constrained")

@@ -14,6 +14,7 @@ from typing import Mapping
 
 import yaml
 
+from breastcam.errors import ConfigError
 from breastcam.report.published import experiments_dir
 
 FILE_NAME = "deviations.yaml"
@@ -29,18 +30,18 @@ def load_deviations(folder: str, root: str | Path | None = None) -> list[dict]:
         return []
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: must be a YAML list of deviations (keys {list(FIELDS)})")
+        raise ConfigError(f"{path}: must be a YAML list of deviations (keys {list(FIELDS)})")
     out = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or set(entry) != set(FIELDS):
             got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
-            raise ValueError(f"{path}: entry {i} must have exactly the keys {list(FIELDS)}, got {got}")
+            raise ConfigError(f"{path}: entry {i} must have exactly the keys {list(FIELDS)}, got {got}")
         if not isinstance(entry["experiments"], list) or not entry["experiments"]:
-            raise ValueError(f"{path}: entry {i} ({entry['what']!r}): experiments must be a non-empty "
+            raise ConfigError(f"{path}: entry {i} ({entry['what']!r}): experiments must be a non-empty "
                              "list of experiment names or [all]")
         empty = [k for k in FIELDS if k != "experiments" and not str(entry[k]).strip()]
         if empty:
-            raise ValueError(f"{path}: entry {i} ({entry['what']!r}): empty {empty}")
+            raise ConfigError(f"{path}: entry {i} ({entry['what']!r}): empty {empty}")
         out.append({k: entry[k] if k == "experiments" else str(entry[k]) for k in FIELDS})
     return out
 

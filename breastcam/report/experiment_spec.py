@@ -9,6 +9,7 @@ documented in ``experiments/README.md``; :func:`load_experiment` checks it and f
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +17,9 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.report.published import experiments_dir, load_published_files
+from breastcam.schema import OPEN, check_mapping, check_value, unknown_key_message
 
 REQUIRED_KEYS = ("name", "paper", "title", "published", "dataset", "protocols", "models", "train",
                  "evaluate")
@@ -36,9 +39,49 @@ NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
 NOT_EXPERIMENT_FILES = ("deviations.yaml",)  # a paper's deviations (breastcam.report.deviations)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
+# An experiment's ``train`` keys and where they go in a run config (breastcam/train/config.py).
+TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
+TRAIN_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
+                    "early_stopping", "deterministic", "mixed_precision", "jit_compile",
+                    "distribute")
+TRAIN_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # read by the planner itself
+
+
+@functools.lru_cache(maxsize=1)
+def experiment_schemas() -> dict:
+    """``{section: schema}`` of the checked sections: ``train`` and ``quick`` take the run
+    config's types (one schema, breastcam.schema); the other optional sections not listed here
+    are free-form options. Built on first use: the run config module imports the training
+    engine (TensorFlow), which listing experiments does not need."""
+    from breastcam.train.config import SCHEMA as run_schema
+
+    run_data, run_train = run_schema["data"][0], run_schema["train"][0]
+    train = {
+        **{k: run_data[k] for k in TRAIN_DATA_KEYS},
+        **{k: run_train[k] for k in TRAIN_TRAIN_KEYS},
+        "folds": (list,), "seeds": (list,), "reuse": (str,),
+        "weights": run_schema["model"][0]["weights"], "stain": run_data["stain"],
+    }
+    return {
+        "train": train,
+        "quick": {**train, "models": (list,), "max_images": (int,)},
+        "subsets": {"by": (str,), "values": (list,), "mode": (str,)},
+        "split": {"stratify": (list, str)},
+        "evaluate": {"metrics": (list,), "num_classes": (dict,), "timing_from": (list,),
+                     # the paper's protocol, shown in reports, not read by code
+                     "iba": (dict,), "aggregate": (str,), "curves": (list,),
+                     "confusion_matrices": (bool,),
+                     # dala-params: model options per dataset (e.g. DALA's reduction ratio)
+                     "options_by_dataset": (dict,)},
+        "explain": {"methods": (list,), "params": (dict,), "max_images": (int,),
+                    "split": (str,), "layer": (type(None), str),
+                    "threshold": (str, float, int), "masks": (type(None), str),
+                    "faithfulness": (list,), "grid": (OPEN,), "overlay": (OPEN,)},
+    }
+
 
 def _fail(source: str, key: str, problem: str) -> None:
-    raise ValueError(f"experiment {source}: {key}: {problem} (schema: experiments/README.md)")
+    raise ConfigError(f"experiment {source}: {key}: {problem} (schema: experiments/README.md)")
 
 
 def _normalise_models(raw: Any, model_options: Mapping, source: str) -> tuple[list[str], dict]:
@@ -68,6 +111,26 @@ def _normalise_models(raw: Any, model_options: Mapping, source: str) -> tuple[li
     return names, specs
 
 
+def _check_sections(raw: Mapping, source: str) -> None:
+    """Keys and types of ``train``, ``quick`` and the sections of :data:`SECTION_SCHEMAS`.
+
+    A ``train`` value may be per model (a mapping with a ``default`` key): each of its values
+    is checked against the key's type.
+    """
+    where = f"experiment {source}"
+    for section, schema in experiment_schemas().items():
+        block = raw.get(section)
+        if not isinstance(block, Mapping):
+            continue  # absent, or reported as "must be a mapping" below
+        for key, value in block.items():
+            if key in schema and isinstance(value, Mapping) and "default" in value \
+                    and section in ("train", "quick"):
+                for model, choice in value.items():
+                    check_value(choice, schema[key], f"{section}.{key}.{model}", where)
+            else:
+                check_mapping({key: value}, schema, where, f"{section}.")
+
+
 def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
     """Check an experiment mapping and return it completed with defaults.
 
@@ -82,8 +145,9 @@ def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
         _fail(source, ", ".join(missing), "required key(s) missing")
     unknown = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        _fail(source, ", ".join(unknown), f"unknown key(s); known: "
-              f"{sorted(REQUIRED_KEYS + tuple(OPTIONAL_KEYS))}")
+        raise ConfigError(unknown_key_message(unknown[0], [*REQUIRED_KEYS, *OPTIONAL_KEYS],
+                                              f"experiment {source}"))
+    _check_sections(raw, source)
     exp = copy.deepcopy(dict(raw))
     for key, default in OPTIONAL_KEYS.items():
         if exp.get(key) is None:
@@ -145,7 +209,7 @@ def _read_yaml(path: Path) -> Any:
         with open(path) as fh:
             return yaml.load(fh, Loader=_LOADER)
     except yaml.YAMLError as err:
-        raise ValueError(f"experiment {path}: not valid YAML ({err})") from None
+        raise ConfigError(f"experiment {path}: not valid YAML ({err})") from None
 
 
 def load_experiment(name_or_path: str | os.PathLike) -> dict:
@@ -167,12 +231,12 @@ def load_experiment(name_or_path: str | os.PathLike) -> dict:
                 path = candidate
                 break
         else:
-            raise ValueError(f"no experiment named {text!r} under {experiments_dir()}; known: "
+            raise ConfigError(f"no experiment named {text!r} under {experiments_dir()}; known: "
                              f"{sorted(n for n in known if n)} (or give a YAML path)")
     if not path.is_file() and not path.is_absolute() and (experiments_dir() / path).is_file():
         path = experiments_dir() / path  # "dala/breakhis.yaml", relative to experiments/
     if not path.is_file():
-        raise FileNotFoundError(f"experiment file {path} not found")
+        raise MissingFileError(f"experiment file {path} not found")
     exp = validate_experiment(_read_yaml(path), source=str(path))
     exp["path"] = str(path)
     return exp
@@ -197,7 +261,7 @@ def resolve_train(experiment: Mapping, model: str, quick: bool = False) -> dict:
     (everything but ``models`` and ``max_images``) override the result.
     """
     if model not in experiment["model_specs"]:
-        raise ValueError(f"{model!r} is not a model of experiment {experiment['name']!r}: "
+        raise ConfigError(f"{model!r} is not a model of experiment {experiment['name']!r}: "
                          f"{experiment['models']}")
     registry_name = experiment["model_specs"][model]["model"]
     out = {}

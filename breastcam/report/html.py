@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.report.deviations import deviations_for
 from breastcam.report.tables import COMPARISON_COLUMNS, format_cell, to_markdown
 
@@ -143,7 +144,7 @@ def table_html(df: pd.DataFrame) -> str:
 def _data_uri(path: Path) -> str:
     mime = _MIME.get(path.suffix.lower())
     if mime is None:
-        raise ValueError(f"figure {path}: unsupported image type {path.suffix!r}; use one of "
+        raise ConfigError(f"figure {path}: unsupported image type {path.suffix!r}; use one of "
                          f"{sorted(_MIME)}")
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -154,7 +155,7 @@ def _figure_paths(out_dir: Path, figures: Sequence[tuple[str, str | Path]]) -> l
     for caption, raw in figures:
         path = Path(raw).resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"figure {raw} (caption {caption!r}) not found")
+            raise MissingFileError(f"figure {raw} (caption {caption!r}) not found")
         try:
             rel = path.relative_to(out_dir.resolve()).as_posix()
         except ValueError:

@@ -22,6 +22,7 @@ from typing import Iterable, NamedTuple
 
 import pandas as pd
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.resources import experiments_dir  # re-exported: the one way to find experiments/
 
 REQUIRED_COLUMNS = ("paper", "table", "page", "dataset", "subset", "model", "metric", "value",
@@ -56,7 +57,7 @@ def _arabic(table: str | int) -> str:
             v = _ROMAN[ch]
             total += -v if i + 1 < len(upper) and _ROMAN[upper[i + 1]] > v else v
         return str(total)
-    raise ValueError(f"table {table!r} is neither a number (7) nor a roman numeral (VII)")
+    raise ConfigError(f"table {table!r} is neither a number (7) nor a roman numeral (VII)")
 
 
 def published_tables(root: str | os.PathLike | None = None) -> list[PublishedTable]:
@@ -74,15 +75,15 @@ def read_published_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read one published CSV: text columns stay text (``printed`` keeps "0.8500"), ``value`` float."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"published table {path} not found")
+        raise MissingFileError(f"published table {path} not found")
     df = pd.read_csv(path, dtype={c: str for c in _TEXT_COLUMNS}, keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+        raise ConfigError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
     try:
         df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: column 'value' must hold numbers ({err})") from None
+        raise ConfigError(f"{path}: column 'value' must hold numbers ({err})") from None
     return df
 
 
@@ -94,13 +95,13 @@ def load_published(paper: str, table: str | int) -> pd.DataFrame:
     """
     paper = str(paper).zfill(3)
     if paper not in PAPER_DIRS:
-        raise ValueError(f"unknown paper {paper!r}; papers with published tables: "
+        raise ConfigError(f"unknown paper {paper!r}; papers with published tables: "
                          f"{sorted(set(t.paper for t in published_tables()))}")
     number = _arabic(table)
     path = experiments_dir() / PAPER_DIRS[paper] / "published" / f"{paper}_table{number}.csv"
     if not path.is_file():
         have = [t.table for t in published_tables() if t.paper == paper]
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no published table {table!r} of paper {paper} ({path}); typed tables: {have}")
     return read_published_csv(path)
 
@@ -133,7 +134,7 @@ def printed_value(printed: str, metric: str, unit: str = "fraction") -> float:
         parts = text.split("/")
         order = {"f1_minority": 0, "f1_weighted": 1}
         if metric not in order or len(parts) != 2:
-            raise ValueError(f"printed pair {printed!r} for metric {metric!r}: only "
+            raise ConfigError(f"printed pair {printed!r} for metric {metric!r}: only "
                              "f1_minority/f1_weighted pairs are expected")
         text = parts[order[metric]]
     return float(text) * UNIT_SCALE.get(unit, 1.0)

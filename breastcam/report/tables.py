@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import ConfigError
+
 KEY = ["dataset", "subset", "model", "metric"]
 COMPARISON_COLUMNS = KEY + ["protocol", "published", "printed", "source", "reproduced",
                             "paper_definition", "ci_low", "ci_high", "ci_method", "difference",
@@ -37,7 +39,7 @@ def normalise_subset(value: Any) -> str:
 def _keyed(df: pd.DataFrame, what: str) -> pd.DataFrame:
     missing = [c for c in KEY if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} table lacks column(s) {missing}; it needs {KEY}")
+        raise ConfigError(f"{what} table lacks column(s) {missing}; it needs {KEY}")
     out = df.copy()
     out["subset"] = out["subset"].map(normalise_subset)
     for col in ("dataset", "model", "metric"):
@@ -72,7 +74,7 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame,
     """
     pub = _keyed(published, "published")
     if "value" not in pub.columns:
-        raise ValueError("published table lacks column 'value'")
+        raise ConfigError("published table lacks column 'value'")
     pub = pub.rename(columns={"value": "published"})
     if "printed" not in pub.columns:
         pub["printed"] = ""
@@ -89,7 +91,7 @@ def comparison_table(published: pd.DataFrame, reproduced: pd.DataFrame,
     rep = _keyed(reproduced, "reproduced")
     value_col = next((c for c in ("reproduced", "value", "mean") if c in rep.columns), None)
     if value_col is None:
-        raise ValueError("reproduced table needs a 'value' (or 'reproduced' / 'mean') column")
+        raise ConfigError("reproduced table needs a 'value' (or 'reproduced' / 'mean') column")
     rep = rep.rename(columns={value_col: "reproduced"})
     for col, default in (("ci_low", np.nan), ("ci_high", np.nan), ("paper_value", np.nan),
                          ("ci_method", ""), ("ci_decisive", True), ("protocol", "")):

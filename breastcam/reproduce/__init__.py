@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
+from breastcam.errors import MissingFileError
 from breastcam.report import list_experiments, load_experiment
 
 __all__ = ["list_experiments", "reproduce"]
@@ -48,7 +49,7 @@ def reproduce(
     experiment = load_experiment(name)
     data_dir = Path(data_dir)
     if not data_dir.exists():
-        raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
+        raise MissingFileError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
     if not (quick or allow_partial):
         from breastcam.reproduce.committed import require_complete
@@ -63,6 +64,25 @@ def reproduce(
     return train_and_report(experiment, data_dir, out, quick=quick, seeds=seeds, force=force,
                             models=models, protocols=protocols, verbose=verbose, log=log,
                             allow_partial=allow_partial)
+
+
+def check_plan_files(plan, log: Callable[[str], None] = print) -> None:
+    """Pre-flight: every image the plan's splits use is checked before the first split or run
+    (all bad files in one error; with ``on_bad_image: skip`` each run leaves them out itself)."""
+    import pandas as pd
+
+    from breastcam.data.preflight import preflight
+
+    if not plan.splits:
+        return
+    rows = pd.concat([job.rows for job in plan.splits]).drop_duplicates("path")
+    mode = plan.experiment["train"].get("on_bad_image", "raise")
+    mode = mode.get("default", "raise") if isinstance(mode, dict) else mode
+    _, skipped = preflight(rows, plan.data_dir, on_bad_image=mode,
+                           where=f"experiment {plan.experiment['name']} under {plan.data_dir}")
+    if skipped:
+        log(f"{len(skipped)} unreadable image(s) will be skipped (on_bad_image: skip); each run "
+            "lists them in its run_info.json")
 
 
 def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool = False,
@@ -81,6 +101,7 @@ def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool
                              allow_partial=allow_partial or quick)
     if partial:
         plan.notes.append(partial)
+    check_plan_files(plan, log)
     manifest_path = out / "manifest.csv"
     hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
     log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"

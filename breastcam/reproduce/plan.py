@@ -24,8 +24,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import ConfigError
 from breastcam.data import load_manifest
 from breastcam.data.splits import get_protocol
+from breastcam.report.experiment_spec import TRAIN_DATA_KEYS, TRAIN_PLAN_KEYS, TRAIN_TRAIN_KEYS
 from breastcam.resources import checkout_root
 
 # Full runs write their splits under the source checkout; installed from a wheel (REPO None),
@@ -35,10 +37,9 @@ ALL = "all"
 MIN_IMAGES = 6  # fewer images than this cannot make train / val / test with every class seen
 MIN_PER_CLASS = 2
 # train.* keys of an experiment and where they go in a run config (breastcam/train/config.py).
-_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
-_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
-               "early_stopping", "deterministic", "mixed_precision", "jit_compile", "distribute")
-_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # handled by the planner itself
+_DATA_KEYS = TRAIN_DATA_KEYS
+_TRAIN_KEYS = TRAIN_TRAIN_KEYS
+_PLAN_KEYS = TRAIN_PLAN_KEYS  # handled by the planner itself
 
 
 @dataclasses.dataclass
@@ -178,7 +179,7 @@ def _subsets(experiment: Mapping, df: pd.DataFrame, quick: bool, notes: list[str
         return [(ALL, rows)], None
     by = spec["by"]
     if by not in df.columns:
-        raise ValueError(f"experiment {experiment['name']}: subsets.by={by!r} is not a manifest "
+        raise ConfigError(f"experiment {experiment['name']}: subsets.by={by!r} is not a manifest "
                          f"column; columns: {list(df.columns)}")
     parts = []
     for value in spec["values"]:
@@ -188,7 +189,7 @@ def _subsets(experiment: Mapping, df: pd.DataFrame, quick: bool, notes: list[str
             continue
         parts.append((subset_text(value), quick_sample(rows, int(max_images)) if max_images else rows))
     if not parts:
-        raise ValueError(f"experiment {experiment['name']}: none of {by} {spec['values']} has "
+        raise ConfigError(f"experiment {experiment['name']}: none of {by} {spec['values']} has "
                          "images under the data folder")
     if spec.get("mode") == "pooled" or quick:
         if quick and spec.get("mode") != "pooled":
@@ -254,14 +255,14 @@ def make_plan(
     if models is not None:
         unknown = [m for m in models if m not in exp["model_specs"]]
         if unknown:
-            raise ValueError(f"models {unknown} are not in experiment {exp['name']}: "
+            raise ConfigError(f"models {unknown} are not in experiment {exp['name']}: "
                              f"{exp['models']}")
         notes.append(f"only models {list(models)} were run (of {exp['models']})")
     models = list(models) if models is not None else chosen
     if protocols is not None:
         unknown = [p for p in protocols if p not in exp["protocols"]]
         if unknown:
-            raise ValueError(f"protocols {unknown} are not in experiment {exp['name']}: "
+            raise ConfigError(f"protocols {unknown} are not in experiment {exp['name']}: "
                              f"{exp['protocols']}")
         notes.append(f"only protocols {list(protocols)} were run (of {exp['protocols']})")
     if quick:

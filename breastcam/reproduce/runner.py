@@ -19,6 +19,8 @@ from typing import Callable
 
 import pandas as pd
 
+from breastcam.console import progress
+from breastcam.errors import ConfigError
 from breastcam.data import make_split, write_split
 from breastcam.data.manifest import file_sha256, write_manifest
 from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
@@ -104,7 +106,7 @@ def _stain_reference(plan: Plan, job: SplitJob, df: pd.DataFrame, given) -> str:
         plan.notes.append(f"split {job.key}: Macenko reference = {rel} (first training image by "
                           "path that can be fitted); fit saved to " + _relative(path))
         return str(path)
-    raise ValueError(f"split {job.key}: no training image could serve as a Macenko reference "
+    raise ConfigError(f"split {job.key}: no training image could serve as a Macenko reference "
                      f"({'; '.join(errors[:3])}); give train.stain.reference in the experiment")
 
 
@@ -169,7 +171,7 @@ def execute(
     for job in plan.splits:
         outcome.hashes[_relative(job.path)] = file_sha256(job.path)
     prepare_inputs(plan, splits, outcome)
-    for i, run in enumerate(plan.runs, 1):
+    for i, run in enumerate(progress(plan.runs, desc="runs", unit="run", min_items=2), 1):
         label = f"{run.split.key}/{run.model}/{run.run_dir.name}"
         log(f"[{i}/{len(plan.runs)}] {label}")
         try:

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from breastcam.errors import DataError, RunStateError
 from breastcam.stain import macenko_numpy as _ref
 from breastcam.stain.percentiles import angle_of_pseudo, pseudo_angle, upper_percentiles
 
@@ -88,13 +89,13 @@ class Macenko:
         jit_compile: bool = True,
     ):
         if not io > 0:
-            raise ValueError(f"io must be > 0 (transmitted light intensity), got {io!r}")
+            raise DataError(f"io must be > 0 (transmitted light intensity), got {io!r}")
         if not 0 <= alpha < 50:
-            raise ValueError(f"alpha is a percentile in [0, 50), got {alpha!r}")
+            raise DataError(f"alpha is a percentile in [0, 50), got {alpha!r}")
         if not 0 <= max_stain_cosine < 1:
-            raise ValueError(f"max_stain_cosine must be in [0, 1), got {max_stain_cosine!r}")
+            raise DataError(f"max_stain_cosine must be in [0, 1), got {max_stain_cosine!r}")
         if int(min_tissue_pixels) < 2:
-            raise ValueError(f"min_tissue_pixels must be >= 2, got {min_tissue_pixels!r}")
+            raise DataError(f"min_tissue_pixels must be >= 2, got {min_tissue_pixels!r}")
         self.io = float(io)
         self.alpha = float(alpha)
         self.beta = float(beta)
@@ -137,12 +138,12 @@ class Macenko:
         he = np.asarray(stain_matrix, dtype=np.float64)
         max_c = np.asarray(max_concentrations, dtype=np.float64)
         if he.shape != (3, 2) or max_c.shape != (2,):
-            raise ValueError(
+            raise DataError(
                 f"expected a 3x2 stain matrix and 2 maximum concentrations, got shapes "
                 f"{he.shape} and {max_c.shape}"
             )
         if not (np.all(np.isfinite(he)) and np.all(np.isfinite(max_c)) and np.all(max_c > 0)):
-            raise ValueError(f"reference values must be finite (and max > 0): {he}, {max_c}")
+            raise DataError(f"reference values must be finite (and max > 0): {he}, {max_c}")
         self.stain_matrix_, self.max_concentrations_ = he, max_c
         return self
 
@@ -164,10 +165,10 @@ class Macenko:
         """
         image = tf.convert_to_tensor(reference_image)
         if image.shape.rank != 3 or image.shape[-1] != 3:
-            raise ValueError(f"fit expects one HxWx3 RGB image, got shape {image.shape}")
+            raise DataError(f"fit expects one HxWx3 RGB image, got shape {image.shape}")
         he, max_c, count, ok = self._compiled_estimate(image[None])
         if not bool(ok[0]):
-            raise ValueError(
+            raise DataError(
                 f"the reference image cannot be used for Macenko fitting ({int(count[0])} tissue "
                 f"pixels, min_tissue_pixels={self.min_tissue_pixels}; or a single stain): choose a "
                 "reference tile showing both hematoxylin and eosin"
@@ -184,13 +185,13 @@ class Macenko:
         tensor (True: the image came back unchanged). Works eagerly and in graph mode.
         """
         if not self.is_fitted:
-            raise RuntimeError(
+            raise RunStateError(
                 "Macenko is not fitted: call fit(reference_image), load(path) or "
                 "Macenko.with_default_reference()"
             )
         images = tf.convert_to_tensor(images)
         if images.shape.rank != 4 or (images.shape[-1] is not None and images.shape[-1] != 3):
-            raise ValueError(f"transform expects a batch [B, H, W, 3], got shape {images.shape}")
+            raise DataError(f"transform expects a batch [B, H, W, 3], got shape {images.shape}")
         he_ref = tf.constant(self.stain_matrix_, tf.float32)
         max_c_ref = tf.constant(self.max_concentrations_, tf.float32)
         fn = self._compiled if tf.executing_eagerly() else self._normalise
@@ -206,7 +207,7 @@ class Macenko:
         if image.shape.rank == 4:
             return self.transform(image)
         if image.shape.rank != 3:
-            raise ValueError(f"expected one HxWx3 image or a batch, got shape {image.shape}")
+            raise DataError(f"expected one HxWx3 image or a batch, got shape {image.shape}")
         out = self.transform(image[None])[0]
         out.set_shape(image.shape)
         return out
@@ -348,7 +349,7 @@ class Macenko:
     def get_config(self) -> dict[str, Any]:
         """Parameters and fitted reference as plain JSON-able values."""
         if not self.is_fitted:
-            raise RuntimeError("Macenko is not fitted: nothing to save")
+            raise RunStateError("Macenko is not fitted: nothing to save")
         return {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
@@ -361,13 +362,19 @@ class Macenko:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Macenko":
         if config.get("format") != _FORMAT:
-            raise ValueError(f"not a saved Macenko reference (format={config.get('format')!r})")
+            raise DataError(f"not a saved Macenko reference (format={config.get('format')!r})")
         if config.get("version") != _FORMAT_VERSION:
-            raise ValueError(
+            raise DataError(
                 f"saved Macenko reference has version {config.get('version')!r}; this breastcam "
                 f"reads version {_FORMAT_VERSION}"
             )
-        obj = cls(**config["params"]).set_reference(
+        if "stain_matrix" not in config or "max_concentrations" not in config:
+            raise RunStateError(
+                "the saved Macenko reference is not fitted (no stain_matrix / "
+                "max_concentrations): fit one with Macenko().fit(image).save(path), or give a "
+                "reference image instead of the .json"
+            )
+        obj = cls(**config.get("params", {})).set_reference(
             config["stain_matrix"], config["max_concentrations"]
         )
         obj.reference_tissue_pixels_ = config.get("reference_tissue_pixels")
@@ -387,8 +394,13 @@ class Macenko:
             with open(path, encoding="utf-8") as fh:
                 config = json.load(fh)
         except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read a Macenko reference from {os.fspath(path)!r}: {err}")
-        return cls.from_config(config)
+            raise DataError(f"cannot read a Macenko reference from {os.fspath(path)!r}: {err}")
+        if not isinstance(config, dict):
+            raise DataError(f"{os.fspath(path)}: not a saved Macenko reference (a JSON object)")
+        try:
+            return cls.from_config(config)
+        except (DataError, RunStateError) as err:  # name the file
+            raise type(err)(f"{os.fspath(path)}: {err}") from None
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"

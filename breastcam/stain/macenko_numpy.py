@@ -35,6 +35,8 @@ import dataclasses
 
 import numpy as np
 
+from breastcam.errors import DataError, RunStateError
+
 # Defaults shared with the TensorFlow implementation (documented in breastcam.stain.macenko).
 IO = 240.0
 ALPHA = 1.0
@@ -151,7 +153,7 @@ class MacenkoNumpy:
     def fit(self, reference_image: np.ndarray) -> "MacenkoNumpy":
         est, _ = estimate_stains(reference_image, **self.params)
         if not est.ok:
-            raise ValueError(
+            raise DataError(
                 f"the reference image cannot be used for Macenko fitting ({est.reason}, "
                 f"{est.tissue_pixels} tissue pixels): choose a reference tile with H&E tissue"
             )
@@ -167,7 +169,7 @@ class MacenkoNumpy:
     def transform(self, images: np.ndarray, return_flags: bool = False):
         """Normalise a batch (B, H, W, 3) or one image (H, W, 3); uint8 out."""
         if self.stain_matrix_ is None:
-            raise RuntimeError("MacenkoNumpy is not fitted: call fit(reference_image) first")
+            raise RunStateError("MacenkoNumpy is not fitted: call fit(reference_image) first")
         images = np.asarray(images)
         single = images.ndim == 3
         batch = images[None] if single else images

@@ -151,3 +151,31 @@ def _mode(monitor: str, mode: str) -> str:
 
 def nan_safe(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A tqdm bar over epochs (stderr), for runs trained with ``verbose=0`` such as those of
+    ``breastcam reproduce``; the CLI's ``--quiet`` leaves it out."""
+
+    def __init__(self, epochs: int, first_epoch: int = 0, desc: str = "epochs"):
+        super().__init__()
+        self.epochs, self.first_epoch, self.desc = int(epochs), int(first_epoch), desc
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.epochs, initial=self.first_epoch, desc=self.desc,
+                        unit="epoch", disable=None, leave=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bar is not None:
+            logs = logs or {}
+            shown = {k: f"{logs[k]:.4f}" for k in ("loss", "val_accuracy") if k in logs}
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

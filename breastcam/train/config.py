@@ -14,6 +14,9 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from breastcam.errors import ConfigError, MissingFileError, UsageError
+from breastcam.schema import check_mapping, check_path, schema_from_defaults
+
 DEFAULTS: dict[str, Any] = {
     "name": "run",
     "output_dir": "runs/run",
@@ -49,6 +52,29 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+_STAIN = {"method": (str,), "reference": (type(None), str)}
+# Kinds of the keys whose default does not tell (None defaults, unions); every other key's type
+# is its default's (breastcam.schema).
+_TYPES: dict[str, tuple] = {
+    "data.manifest": (type(None), str),
+    "data.root": (type(None), str),
+    "data.fold": (type(None), int),
+    "data.class_names": (type(None), list),
+    "data.image_size": (int, list),
+    "data.preprocessing": (type(None), str),
+    "data.cache": (type(None), str),
+    "data.stain": (type(None), _STAIN),
+    "model.weights": (type(None), str),
+    "train.class_weight": (type(None), str),
+    "train.bn_momentum": (type(None), float, int),
+    "train.early_stopping": (type(None), {"*": (object,)}),
+    "train.mixed_precision": (bool, type(None), str),  # true/false or a Keras policy name
+    "train.sync_batchnorm": (bool, str),  # true/false or "auto"
+}
+# Sections with keys of their own beyond the defaults' (passed to Keras as keyword arguments).
+SCHEMA: dict = schema_from_defaults(DEFAULTS, _TYPES, open_sections=("train.optimizer",))
+SCHEMA["train"][0]["optimizer"] = (str, *SCHEMA["train"][0]["optimizer"])  # "adam" = {name: adam}
+
 _LOSSES = {"categorical_crossentropy", "binary_crossentropy", "sparse_categorical_crossentropy"}
 _OPTIMIZERS = {"adam", "sgd", "adamw", "rmsprop"}
 
@@ -64,52 +90,57 @@ def _merge(base: dict, update: Mapping) -> dict:
 
 
 def apply_overrides(config: dict, overrides: Iterable[str]) -> dict:
-    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a config copy."""
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a config copy.
+
+    Every dotted key is looked up in the schema first: ``train.epoch=5`` fails naming
+    ``train.epochs`` instead of adding a key nothing reads.
+    """
     out = copy.deepcopy(config)
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
+            raise UsageError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
         dotted, raw = item.split("=", 1)
         keys = dotted.strip().split(".")
+        check_path(dotted.strip(), SCHEMA, source=f"--set {item}")
         node = out
         for key in keys[:-1]:
             if node.get(key) is None:
                 node[key] = {}
             if not isinstance(node[key], dict):
-                raise ValueError(f"override {item!r}: {key!r} is not a section")
+                raise ConfigError(f"override {item!r}: {key!r} is not a section")
             node = node[key]
         node[keys[-1]] = yaml.safe_load(raw)
     return out
 
 
-def resolve_config(config: Mapping) -> dict:
-    """Fill defaults and check values; raise ``ValueError`` naming the bad key."""
-    unknown = set(config) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown config section(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+def resolve_config(config: Mapping, source: str = "") -> dict:
+    """Fill defaults and check keys (at every depth), types and values; raise
+    :class:`ConfigError` naming ``source`` (the file), the bad key and the value."""
+    check_mapping(config, SCHEMA, source)
+    where = f"{source}: " if source else ""
     cfg = _merge(DEFAULTS, config)
     data, train, model = cfg["data"], cfg["train"], cfg["model"]
     if not data.get("manifest"):
-        raise ValueError("config data.manifest is required: a split CSV made by `breastcam split`")
+        raise ConfigError(where + "config data.manifest is required: a split CSV made by `breastcam split`")
     if isinstance(data["image_size"], int):
         data["image_size"] = [data["image_size"], data["image_size"]]
     data["image_size"] = [int(v) for v in data["image_size"]]
     if train["loss"] not in _LOSSES:
-        raise ValueError(f"train.loss={train['loss']!r}; choose one of {sorted(_LOSSES)}")
+        raise ConfigError(where + f"train.loss={train['loss']!r}; choose one of {sorted(_LOSSES)}")
     opt = train["optimizer"]
     if isinstance(opt, str):
         train["optimizer"] = opt = {"name": opt}
     if opt.get("name", "adam").lower() not in _OPTIMIZERS:
-        raise ValueError(f"train.optimizer.name={opt.get('name')!r}; choose one of {sorted(_OPTIMIZERS)}")
+        raise ConfigError(where + f"train.optimizer.name={opt.get('name')!r}; choose one of {sorted(_OPTIMIZERS)}")
     if train["class_weight"] not in ("none", "balanced", None):
-        raise ValueError(f"train.class_weight={train['class_weight']!r}; choose none or balanced")
+        raise ConfigError(where + f"train.class_weight={train['class_weight']!r}; choose none or balanced")
     for key in ("batch_size", "epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
-            raise ValueError(f"train.{key} must be a positive integer, got {train[key]!r}")
+            raise ConfigError(where + f"train.{key} must be a positive integer, got {train[key]!r}")
     if data["on_bad_image"] not in ("raise", "skip"):
-        raise ValueError(f"data.on_bad_image={data['on_bad_image']!r}; choose raise or skip")
+        raise ConfigError(where + f"data.on_bad_image={data['on_bad_image']!r}; choose raise or skip")
     if not model.get("name"):
-        raise ValueError("config model.name is required (see `breastcam models`)")
+        raise ConfigError(where + "config model.name is required (see `breastcam models`)")
     model["options"] = dict(model.get("options") or {})
     return cfg
 
@@ -125,12 +156,16 @@ def load_config(path: str | Path | Mapping, overrides: Iterable[str] = ()) -> di
     else:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"run config {path} not found")
-        with open(path) as fh:
-            raw = yaml.safe_load(fh) or {}
+            raise MissingFileError(f"run config {path} not found")
+        try:
+            with open(path) as fh:
+                raw = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"run config {path} is not valid YAML ({err})") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"run config {path} must be a YAML mapping, got {type(raw).__name__}")
-    return resolve_config(apply_overrides(raw, overrides))
+            raise ConfigError(f"run config {path} must be a YAML mapping, got {type(raw).__name__}")
+    source = "" if isinstance(path, Mapping) else f"run config {path}"
+    return resolve_config(apply_overrides(raw, overrides), source)
 
 
 def dump_config(config: Mapping, path: str | Path) -> None:

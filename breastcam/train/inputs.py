@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 import tensorflow as tf
 
+from breastcam.errors import ConfigError, MissingFileError
 from breastcam.augment import get_recipe
-from breastcam.data.pipeline import find_bad_images, make_dataset
+from breastcam.data.pipeline import make_dataset
+from breastcam.data.preflight import preflight
 from breastcam.train.callbacks import epoch_seed
 
 
@@ -30,10 +32,10 @@ def class_names_of(df: pd.DataFrame) -> list[str]:
     """Class names ordered by ``label_index`` (the manifest's own order)."""
     pairs = df[["label_index", "label"]].drop_duplicates().sort_values("label_index")
     if pairs["label_index"].duplicated().any():
-        raise ValueError("manifest maps one label_index to several labels; fix the manifest")
+        raise ConfigError("manifest maps one label_index to several labels; fix the manifest")
     names = pairs["label"].astype(str).tolist()
     if pairs["label_index"].tolist() != list(range(len(names))):
-        raise ValueError(
+        raise ConfigError(
             f"manifest label_index values {pairs['label_index'].tolist()} are not 0..{len(names) - 1}; "
             "every class must occur (check the filters used to make the manifest)"
         )
@@ -46,12 +48,12 @@ def make_stain(stain_cfg: dict | None):
         return None
     method = str(stain_cfg.get("method", "macenko")).lower()
     if method != "macenko":
-        raise ValueError(f"data.stain.method={method!r}; only 'macenko' is available")
+        raise ConfigError(f"data.stain.method={method!r}; only 'macenko' is available")
     from breastcam.stain import Macenko
 
     ref = Path(str(stain_cfg.get("reference", "")))
     if not ref.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"stain reference {ref} not found: give a fitted Macenko .json or a reference image"
         )
     if ref.suffix.lower() == ".json":
@@ -79,19 +81,16 @@ def training_inputs(
     data, train = cfg["data"], cfg["train"]
     root = data.get("root") or "."
     rows = df[df["split"].isin(["train", "val"])].copy()
-    skipped: list[tuple[str, str]] = []
-    if data["on_bad_image"] == "skip":
-        skipped = find_bad_images(rows, root)
-        if skipped:
-            bad = {p for p, _ in skipped}
-            rows = rows[~rows["path"].isin(bad)]
-            if run_dir is not None:
-                pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(
-                    Path(run_dir) / "skipped_images.csv", index=False
-                )
+    # Every file is checked before the first step: all bad files reported at once, or skipped.
+    rows, skipped = preflight(rows, root, on_bad_image=data["on_bad_image"],
+                              where=f"manifest {data['manifest']} (train and val rows)")
+    if skipped and run_dir is not None:
+        pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(
+            Path(run_dir) / "skipped_images.csv", index=False
+        )
     for split in ("train", "val"):
         if not (rows["split"] == split).any():
-            raise ValueError(f"manifest {data['manifest']} has no '{split}' rows")
+            raise ConfigError(f"manifest {data['manifest']} has no '{split}' rows")
 
     label_mode = "sparse" if train["loss"].startswith("sparse") else "categorical"
     common = dict(

@@ -20,10 +20,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from breastcam.errors import ConfigError, OutputExistsError
 from breastcam import models
 from breastcam.data.manifest import read_manifest
 from breastcam.data.splits import fold_view
+from breastcam.console import progress_enabled
 from breastcam.train.callbacks import (
+    EpochProgress,
     EpochSeeder,
     ResumableCheckpoint,
     Timing,
@@ -70,7 +73,7 @@ def run(
     if data.get("fold") is not None:
         df = fold_view(df, int(data["fold"]))
     if "split" not in df:
-        raise ValueError(
+        raise ConfigError(
             f"manifest {data['manifest']} has no 'split' column; make one with `breastcam split`"
         )
     class_names = data.get("class_names") or class_names_of(df)
@@ -86,6 +89,10 @@ def run(
     inputs = training_inputs(df, cfg, class_names=class_names, preprocessing=preprocessing,
                              first_epoch=first_epoch, run_dir=work)
     inputs.rows.to_csv(work / "split.csv", index=False, lineterminator="\n")
+    if inputs.skipped:  # on_bad_image: skip - the record of what was left out
+        info = json.loads((work / "run_info.json").read_text())
+        info["skipped_images"] = [{"path": p, "reason": r} for p, r in inputs.skipped]
+        _write_json(work / "run_info.json", info)
 
     with strategy.scope():
         model = models.build(
@@ -133,6 +140,8 @@ def run(
         all_callbacks.append(keras.callbacks.EarlyStopping(**es))
     if train.get("tensorboard"):
         all_callbacks.append(keras.callbacks.TensorBoard(str(work / "tensorboard")))
+    if verbose == 0 and progress_enabled():
+        all_callbacks.append(EpochProgress(train["epochs"], first_epoch, desc=cfg["name"]))
     all_callbacks.extend(callbacks)
 
     with strategy.scope():  # a no-op on one device; under multi-worker, fit reads the strategy from it
@@ -196,7 +205,7 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> int:
     untrained statistics and predict one class. Saved with the model (it is layer config).
     """
     if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"train.bn_momentum must be in [0, 1), got {momentum!r}")
+        raise ConfigError(f"train.bn_momentum must be in [0, 1), got {momentum!r}")
     count = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -231,6 +240,15 @@ def make_optimizer(spec: Mapping) -> keras.optimizers.Optimizer:
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }[name]
+    import inspect
+
+    from breastcam.errors import ConfigError
+    from breastcam.schema import unknown_key_message
+
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    for key in spec:
+        if key not in valid:  # Keras would fail later with a bare TypeError
+            raise ConfigError(unknown_key_message(f"train.optimizer.{key}", list(dict.fromkeys([*valid, "name"]))))
     return cls(**spec)
 
 
@@ -273,7 +291,7 @@ def _claim_run_dir(out: Path, cfg: dict) -> None:
             new = yaml.safe_load(fh)
         tmp.unlink()
         if existing != new:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{out} already holds a run with a different config ({path}); choose another "
                 "output_dir, or delete the directory to start over"
             )

@@ -11,6 +11,8 @@ import os
 import keras
 import tensorflow as tf
 
+from breastcam.errors import ConfigError
+
 
 def set_determinism(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow; with ``deterministic`` also make TF ops deterministic.
@@ -46,7 +48,7 @@ def precision_policy(setting: bool | str | None) -> str:
         return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
     name = str(setting)
     if name not in _POLICIES:
-        raise ValueError(
+        raise ConfigError(
             f"train.mixed_precision={setting!r}; use true, false or one of {', '.join(_POLICIES)}"
         )
     return name
@@ -78,7 +80,7 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     kind = (kind or "auto").lower()
     if kind == "multiworker":  # before anything lists devices: that would start the runtime
         if "TF_CONFIG" not in os.environ:
-            raise ValueError(
+            raise ConfigError(
                 "train.distribute=multiworker needs the TF_CONFIG environment variable on every "
                 "worker (cluster addresses and this worker's index); see README, Multi-worker training"
             )
@@ -91,7 +93,7 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
             return tf.distribute.MirroredStrategy()
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=cpus)
-    raise ValueError(f"train.distribute={kind!r}; choose auto, none, mirrored or multiworker")
+    raise ConfigError(f"train.distribute={kind!r}; choose auto, none, mirrored or multiworker")
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

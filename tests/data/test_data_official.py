@@ -69,7 +69,7 @@ def test_cli_official_all_folds_on_the_sample(tmp_path, capsys):
         df = read_manifest(tmp_path / "official" / f"fold{fold}.csv")
         assert split_info(df)["fold"] == fold and len(df) == 20
     assert main(["split", str(manifest), "--protocol", "breakhis-official", "--fold", "all",
-                 "--out", str(tmp_path / "one.csv")]) == 1
+                 "--out", str(tmp_path / "one.csv")]) == 2  # a usage error
     assert "{fold}" in capsys.readouterr().err
 
 

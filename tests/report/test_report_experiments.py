@@ -122,7 +122,17 @@ def _raw(name):
         (lambda r: r.update(models=[{"model": "resnet50"}]), r"models\[0\]"),
         (lambda r: r.update(evaluate={}), "evaluate.metrics"),
         (lambda r: r.update(quick={"models": ["vgg19"]}), "quick.models"),
-        (lambda r: r.update(colour="blue"), "colour: unknown key"),
+        (lambda r: r.update(colour="blue"), "unknown key colour"),
+        (lambda r: r.update(qiuck={}), "unknown key qiuck - did you mean quick?"),
+        (lambda r: r["train"].update(epoch=3), "unknown key train.epoch - did you mean train.epochs?"),
+        (lambda r: r["train"].update(optimiser={"name": "sgd"}),
+         "unknown key train.optimiser - did you mean train.optimizer?"),
+        (lambda r: r["quick"].update(max_image=3), "did you mean quick.max_images?"),
+        (lambda r: r["train"].update(epochs="50"), "train.epochs='50' is a string; expected an integer"),
+        (lambda r: r["train"].update(weights={"default": "imagenet", "vgg16": 3}),
+         r"train.weights.vgg16=3 is an integer; expected null or a string"),
+        (lambda r: r["train"]["stain"].update(metod="macenko") if "stain" in r["train"]
+         else r["train"].update(stain={"metod": "macenko"}), "did you mean train.stain.method?"),
     ],
 )
 def test_bad_experiments_fail_naming_the_file_and_key(tmp_path, change, match):

@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from breastcam.errors import DataError
 from breastcam.data.loaders import bach, breakhis, cddcesm, folder, mias, miniddsm
 
 
@@ -46,7 +47,7 @@ def get_loader(dataset: str) -> DatasetLoader:
     try:
         return DATASETS[dataset]
     except KeyError:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}") from None
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}") from None
 
 
 def load_manifest(dataset: str, root: str | os.PathLike, **filters: object) -> pd.DataFrame:
@@ -60,7 +61,7 @@ def load_manifest(dataset: str, root: str | os.PathLike, **filters: object) -> p
     filters = {k: v for k, v in filters.items() if v is not None}
     unknown = sorted(set(filters) - set(loader.options()))
     if unknown:
-        raise ValueError(
+        raise DataError(
             f"{dataset}: option(s) {unknown} do not apply; {dataset} accepts {loader.options()}"
         )
     return loader.load(root, **filters)

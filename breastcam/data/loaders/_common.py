@@ -8,6 +8,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.manifest import REQUIRED_COLUMNS
 
 # How many offending names an error message lists before it says "and N more".
@@ -18,7 +19,7 @@ def as_root(root: str | os.PathLike, dataset: str) -> Path:
     """``root`` as a Path, or ``FileNotFoundError`` saying what the loader expected there."""
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{dataset}: dataset root {path} is not a folder; pass the folder that holds the "
             f"{dataset} files (see `help(breastcam.data.loaders.{dataset})` for the layout)"
         )
@@ -56,7 +57,7 @@ def build_frame(
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted({str(r["label"]) for r in rows if r["label"] not in index})
     if unknown:
-        raise ValueError(f"{dataset}: label(s) {unknown} are not among the classes {list(classes)}")
+        raise DataError(f"{dataset}: label(s) {unknown} are not among the classes {list(classes)}")
     df = pd.DataFrame([{**r, "label_index": index[r["label"]]} for r in rows], columns=order)
     df["patient_id"] = df["patient_id"].astype(str)
     df["label_index"] = df["label_index"].astype(int)
@@ -68,5 +69,5 @@ def build_frame(
 
 def choose(value: str, allowed: Sequence[str], what: str, dataset: str) -> str:
     if value not in allowed:
-        raise ValueError(f"{dataset}: {what}={value!r} is not one of {list(allowed)}")
+        raise DataError(f"{dataset}: {what}={value!r} is not one of {list(allowed)}")
     return value

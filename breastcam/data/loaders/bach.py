@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, is_hidden, listing, relpath
 
 CLASSES = ("Normal", "Benign", "InSitu", "Invasive")
@@ -35,7 +36,7 @@ def _photos_dir(base: Path) -> Path:
     for candidate in (base, base / "Photos", base / "ICIAR2018_BACH_Challenge" / "Photos"):
         if any((candidate / c).is_dir() for c in CLASSES):
             return candidate
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"bach: no class folders {list(CLASSES)} in {base}, {base / 'Photos'} or "
         f"{base / 'ICIAR2018_BACH_Challenge' / 'Photos'}; pass the folder holding "
         "ICIAR2018_BACH_Challenge (or its Photos folder)"
@@ -50,13 +51,13 @@ def read_ground_truth(path: str | os.PathLike) -> dict[str, str]:
             if not row or not "".join(row).strip():
                 continue
             if len(row) < 2:
-                raise ValueError(f"bach: {path}, line {number}: expected 'name,label', got {row}")
+                raise DataError(f"bach: {path}, line {number}: expected 'name,label', got {row}")
             name, label = row[0].strip(), row[1].strip()
             if label not in CLASSES:
-                raise ValueError(f"bach: {path}, line {number}: label {label!r} is not one of "
+                raise DataError(f"bach: {path}, line {number}: label {label!r} is not one of "
                                  f"{list(CLASSES)}")
             if name in labels:
-                raise ValueError(f"bach: {path}, line {number}: {name} is listed a second time")
+                raise DataError(f"bach: {path}, line {number}: {name} is listed a second time")
             labels[name] = label
     return labels
 
@@ -78,10 +79,10 @@ def load(root: str | os.PathLike, *, ground_truth: str | os.PathLike | None = No
         if p.is_file() and not is_hidden(p) and p.suffix.lower() in EXTENSIONS
     )
     if not images:
-        raise ValueError(f"bach: no .tif images in the class folders of {photos}")
+        raise DataError(f"bach: no .tif images in the class folders of {photos}")
     gt_path = Path(ground_truth) if ground_truth else photos / GROUND_TRUTH
     if ground_truth and not gt_path.is_file():
-        raise FileNotFoundError(f"bach: ground-truth CSV {gt_path} not found")
+        raise MissingFileError(f"bach: ground-truth CSV {gt_path} not found")
     truth = read_ground_truth(gt_path) if gt_path.is_file() else None
 
     rows = []
@@ -99,6 +100,6 @@ def load(root: str | os.PathLike, *, ground_truth: str | os.PathLike | None = No
                 parts.append(f"image(s) without a row: {listing(unlisted)}")
             if absent:
                 parts.append(f"row(s) without an image: {listing(absent)}")
-            raise ValueError(f"bach: {gt_path} does not match the images in {photos} — "
+            raise DataError(f"bach: {gt_path} does not match the images in {photos} — "
                              + "; ".join(parts) + " — fix the CSV or the folders")
     return build_frame(rows, CLASSES, "bach")

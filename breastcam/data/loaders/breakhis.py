@@ -26,6 +26,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from breastcam.console import progress
+from breastcam.errors import DataError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
 BINARY_CLASSES = ("benign", "malignant")
@@ -87,7 +89,7 @@ def _magnifications(value: int | str | Iterable[int | str] | None) -> set[int] |
     for v in values:
         text = str(v).strip().upper().removesuffix("X")
         if not text.isdigit() or int(text) not in MAGNIFICATIONS:
-            raise ValueError(
+            raise DataError(
                 f"breakhis: magnification {v!r} is not one of {list(MAGNIFICATIONS)} "
                 "(give e.g. 40 or [40, 400])"
             )
@@ -122,7 +124,8 @@ def load(
     base = as_root(root, "breakhis")
 
     rows, unparsed = [], []
-    for path in sorted(base.rglob("SOB_*")):
+    for path in progress(sorted(base.rglob("SOB_*")), desc="manifest", unit="file",
+                         min_items=1000):
         if is_hidden(path) or not path.is_file() or path.suffix.lower() != ".png":
             continue
         fields = parse_name(path.name)
@@ -138,14 +141,14 @@ def load(
             **{k: fields[k] for k in COLUMNS},
         })
     if unparsed:
-        raise ValueError(
+        raise DataError(
             f"breakhis: {len(unparsed)} file(s) under {base} are named SOB_*.png but do not parse "
             f"as SOB_<B|M>_<type>-<year>-<slide>-<mag>-<seq>.png: {listing(unparsed)}; "
             "rename or move them out of the dataset folder"
         )
     if not rows:
         what = f" at magnification {sorted(keep)}" if keep else ""
-        raise ValueError(
+        raise DataError(
             f"breakhis: no SOB_*.png images{what} found under {base}; pass the folder holding "
             "BreaKHis_v1 (or a folder below it)"
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
 BINARY_CLASSES = ("normal", "abnormal")
@@ -90,7 +91,7 @@ def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
     try:
         sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
     except Exception as err:  # openpyxl raises many types for a damaged or non-xlsx file
-        raise ValueError(f"cddcesm: cannot read the annotation spreadsheet {path}: {err}") from err
+        raise DataError(f"cddcesm: cannot read the annotation spreadsheet {path}: {err}") from err
     names = sorted(sheets, key=lambda n: n.strip().lower() != "all")  # "all" first, else file order
     for name in names:
         sheet = sheets[name]
@@ -113,10 +114,10 @@ def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
             sheet["pathology"] = sheet["pathology"].str.lower()
             bad = sorted(set(sheet["pathology"]) - set(_SEVERITY))
             if bad:
-                raise ValueError(f"cddcesm: {path}, sheet {name!r}: unknown pathology value(s) "
+                raise DataError(f"cddcesm: {path}, sheet {name!r}: unknown pathology value(s) "
                                  f"{bad}; expected Normal, Benign or Malignant")
             return sheet.reset_index(drop=True)
-    raise ValueError(
+    raise DataError(
         f"cddcesm: no sheet of {path} has the columns Image_name, Patient_ID, Type and "
         f"'Pathology Classification/ Follow up' (sheets: {list(sheets)})"
     )
@@ -146,7 +147,7 @@ def load(
     base = as_root(root, "cddcesm")
     sheet_path = Path(annotations) if annotations else _find(base, ANNOTATIONS, want_dir=False)
     if sheet_path is None or not sheet_path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"cddcesm: annotation spreadsheet {ANNOTATIONS[0]!r} not found "
             f"{'at ' + str(sheet_path) if annotations else 'under ' + str(base)}; "
             "pass its path with annotations=... (CLI: --annotations)"
@@ -158,7 +159,7 @@ def load(
     for mod in modalities:
         folder = _find(base, (FOLDERS[mod],), want_dir=True)
         if folder is None:
-            raise FileNotFoundError(f"cddcesm: folder {FOLDERS[mod]!r} not found under {base}")
+            raise MissingFileError(f"cddcesm: folder {FOLDERS[mod]!r} not found under {base}")
         part = sheet[sheet["type"].str.upper() == TYPES[mod]]
         by_image = {name.lower(): group for name, group in part.groupby("image_name")}
         files = sorted(p for p in folder.iterdir()
@@ -185,7 +186,7 @@ def load(
         absent += sorted(group["image_name"].iloc[0] for key, group in by_image.items()
                          if key not in seen)
     if unlisted:
-        raise ValueError(
+        raise DataError(
             f"cddcesm: image(s) with no row in {sheet_path}: {listing(unlisted)}; add their rows "
             "or move them out of the dataset folder"
         )
@@ -196,6 +197,6 @@ def load(
             stacklevel=2,
         )
     if not rows:
-        raise ValueError(f"cddcesm: no {' or '.join(FOLDERS[m] for m in modalities)} images "
+        raise DataError(f"cddcesm: no {' or '.join(FOLDERS[m] for m in modalities)} images "
                          f"under {base}")
     return build_frame(rows, classes_for(classes), "cddcesm", COLUMNS)

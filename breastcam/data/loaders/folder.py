@@ -26,6 +26,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from breastcam.console import progress
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, is_hidden, listing, relpath
 
 
@@ -64,19 +66,20 @@ def load(
     if classes is None:
         classes = present
         if not classes:
-            raise ValueError(f"folder: {base} has no class sub-folders; expected <root>/<class>/<image>")
+            raise DataError(f"folder: {base} has no class sub-folders; expected <root>/<class>/<image>")
     else:
         classes = list(classes)
         missing = [c for c in classes if c not in present]
         if missing:
-            raise FileNotFoundError(f"folder: class folder(s) {missing} not found in {base} "
+            raise MissingFileError(f"folder: class folder(s) {missing} not found in {base} "
                                     f"(it has {present})")
     pattern = re.compile(patient_regex) if patient_regex else None
 
     rows, other, unmatched = [], [], []
     for label in classes:
         folder = base / label
-        for path in sorted(folder.rglob("*")):
+        for path in progress(sorted(folder.rglob("*")), desc=f"manifest {folder.name}",
+                             unit="file", min_items=1000):
             inner = path.relative_to(folder)
             if any(part.startswith(".") for part in inner.parts) or not path.is_file():
                 continue
@@ -91,14 +94,14 @@ def load(
                     continue
             rows.append({"path": relpath(path, base), "label": label, "patient_id": patient})
     if other and not ignore_other:
-        raise ValueError(
+        raise DataError(
             f"folder: {len(other)} file(s) under {base} are not images "
             f"(supported: {', '.join(sorted(extensions))}): {listing(other)}; move them out or "
             "pass ignore_other=True (CLI: --ignore-other)"
         )
     if unmatched:
-        raise ValueError(f"folder: patient_regex {patient_regex!r} does not match "
+        raise DataError(f"folder: patient_regex {patient_regex!r} does not match "
                          f"{len(unmatched)} image(s): {listing(unmatched)}")
     if not rows:
-        raise ValueError(f"folder: no images in the class folders {classes} of {base}")
+        raise DataError(f"folder: no images in the class folders {classes} of {base}")
     return build_frame(rows, classes, "folder")

@@ -31,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
 THREE_CLASSES = ("normal", "benign", "malignant")
@@ -63,7 +64,7 @@ def parse_info(path: str | os.PathLike) -> dict[str, list[dict[str, object]]]:
         if len(coords) == 3 and all(c.isdigit() for c in coords):
             x, y, radius = (int(c) for c in coords)
         if abnormality != "NORM" and not severity:
-            raise ValueError(f"{path}, line {number}: abnormality {abnormality} without severity "
+            raise DataError(f"{path}, line {number}: abnormality {abnormality} without severity "
                              f"B/M: {line.strip()!r}")
         rows.setdefault(ref, []).append({"tissue": tissue, "abnormality": abnormality,
                                          "severity": severity, "x": x, "y": y, "radius": radius})
@@ -75,7 +76,7 @@ def _find_info(base: Path) -> Path:
         for name in ("Info.txt", "info.txt", "INFO.TXT"):
             if (folder / name).is_file():
                 return folder / name
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"mias: no Info.txt in {base} (nor in {base / 'all-mias'}); pass the all-mias folder that "
         "holds Info.txt and the mdbNNN.pgm files"
     )
@@ -99,7 +100,7 @@ def load(root: str | os.PathLike, *, classes: str = "three") -> pd.DataFrame:
     images = sorted(p for p in info_path.parent.iterdir()
                     if p.is_file() and not is_hidden(p) and p.suffix.lower() == ".pgm")
     if not images:
-        raise ValueError(f"mias: no .pgm images beside {info_path}")
+        raise DataError(f"mias: no .pgm images beside {info_path}")
     odd = [p.name for p in images if not _IMAGE.match(p.name)]
     orphans = [p.name for p in images if _IMAGE.match(p.name) and p.stem.lower() not in info]
     if odd or orphans:
@@ -108,7 +109,7 @@ def load(root: str | os.PathLike, *, classes: str = "three") -> pd.DataFrame:
             parts.append(f"not named mdbNNN.pgm: {listing(odd)}")
         if orphans:
             parts.append(f"no row in {info_path.name}: {listing(orphans)}")
-        raise ValueError(f"mias: image(s) in {info_path.parent} cannot be labelled — "
+        raise DataError(f"mias: image(s) in {info_path.parent} cannot be labelled — "
                          + "; ".join(parts) + " — remove them or add their Info.txt rows")
 
     rows = [image_row(path.stem.lower(), info[path.stem.lower()], relpath(path, base), classes)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastcam.console import progress
+from breastcam.errors import DataError, MissingFileError
 from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidden, listing, relpath
 
 CLASSES = ("Normal", "Benign", "Cancer")
@@ -49,7 +51,7 @@ def _data_dir(base: Path, variant: str | None) -> Path:
     for candidate in [base / n for n in names] + [base]:
         if any((candidate / c).is_dir() for c in CLASSES):
             return candidate
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"miniddsm: no class folders {list(CLASSES)} in {base} or in {', '.join(names)} below it; "
         "pass the folder holding MINI-DDSM-Complete-JPEG-8"
     )
@@ -68,11 +70,11 @@ def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
     try:
         sheet = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
     except Exception as err:  # openpyxl raises many types for a damaged or non-xlsx file
-        raise ValueError(f"miniddsm: cannot read the metadata spreadsheet {path}: {err}") from err
+        raise DataError(f"miniddsm: cannot read the metadata spreadsheet {path}: {err}") from err
     need = ["fullPath", "View", "Side", "Status", "Age", "Density"]
     missing = [c for c in need if c not in sheet.columns]
     if missing:
-        raise ValueError(f"miniddsm: {path} lacks column(s) {missing} (has {list(sheet.columns)}); "
+        raise DataError(f"miniddsm: {path} lacks column(s) {missing} (has {list(sheet.columns)}); "
                          "expected the release's DataWMask.xlsx")
     sheet = sheet.fillna("")
     rel = sheet["fullPath"].str.strip().str.replace("\\", "/", regex=False)
@@ -80,7 +82,7 @@ def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
     bad = sheet.index[(parts.str.len() != 3) | ~sheet["Status"].isin(CLASSES)
                       | (parts.str[0] != sheet["Status"])]
     if len(bad):
-        raise ValueError(f"miniddsm: {path}: row(s) {listing([int(i) + 2 for i in bad])} are not "
+        raise DataError(f"miniddsm: {path}: row(s) {listing([int(i) + 2 for i in bad])} are not "
                          "'<Status>\\<case>\\<file>' with Status one of " + str(list(CLASSES)))
     age = pd.to_numeric(sheet["Age"], errors="coerce")
     out = pd.DataFrame({
@@ -94,7 +96,7 @@ def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
     })
     dup = out["relpath"][out["relpath"].duplicated()]
     if len(dup):
-        raise ValueError(f"miniddsm: {path}: image(s) listed twice: {listing(dup)}")
+        raise DataError(f"miniddsm: {path}: image(s) listed twice: {listing(dup)}")
     return out
 
 
@@ -117,14 +119,15 @@ def load(root: str | os.PathLike, *, variant: str | None = None,
     data = _data_dir(base, variant)
     meta_path = Path(metadata) if metadata else data / METADATA
     if metadata and not meta_path.is_file():
-        raise FileNotFoundError(f"miniddsm: metadata spreadsheet {meta_path} not found")
+        raise MissingFileError(f"miniddsm: metadata spreadsheet {meta_path} not found")
     meta = read_metadata(meta_path).set_index("relpath") if meta_path.is_file() else None
     rows, loose = [], []
     for label in CLASSES:
         folder = data / label
         if not folder.is_dir():
             continue
-        for path in sorted(folder.rglob("*")):
+        for path in progress(sorted(folder.rglob("*")), desc=f"manifest {folder.name}",
+                             unit="file", min_items=1000):
             if (not path.is_file() or is_hidden(path) or path.suffix.lower() not in EXTENSIONS
                     or "mask" in path.name.lower()):
                 continue
@@ -144,12 +147,12 @@ def load(root: str | os.PathLike, *, variant: str | None = None,
                 "key": path.relative_to(data).as_posix(),  # the metadata's path; not a column
             })
     if loose:
-        raise ValueError(
+        raise DataError(
             f"miniddsm: image(s) directly in a class folder of {data}, outside any case folder, so "
             f"without a patient: {listing(loose)}; move each into its case folder"
         )
     if not rows:
-        raise ValueError(f"miniddsm: no images in the class folders of {data}")
+        raise DataError(f"miniddsm: no images in the class folders of {data}")
     if meta is not None:
         _check_metadata(rows, meta, data, meta_path)
     return build_frame(rows, CLASSES, "miniddsm", COLUMNS)
@@ -172,7 +175,7 @@ def _check_metadata(rows: list[dict], meta: pd.DataFrame, data: Path, meta_path:
     if unlisted or clash:
         parts = ([f"image(s) without a row: {listing(unlisted)}"] if unlisted else []) + (
             [f"image(s) in another class folder than their row says: {listing(clash)}"] if clash else [])
-        raise ValueError(f"miniddsm: {meta_path} does not match the images in {data} — "
+        raise DataError(f"miniddsm: {meta_path} does not match the images in {data} — "
                          + "; ".join(parts) + " — fix the folders or pass another metadata file")
     absent = sorted(set(entries) - seen)
     if absent:

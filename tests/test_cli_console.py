@@ -1,0 +1,58 @@
+"""A normal CLI call prints no TensorFlow start-up lines; --verbose keeps them; --quiet turns
+progress bars off."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from breastcam import console
+from breastcam.cli import main
+
+# Lines TensorFlow / absl print on import or device probing (oneDNN notice, CUDA, CPU features).
+TF_STARTUP = ("oneDNN", "cuda", "absl::InitializeLog", "cpu_feature_guard", "I0000", "E0000")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", "breastcam", *args], capture_output=True,
+                           text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_normal_call_prints_no_tensorflow_startup_lines():
+    quiet = _run("models", "--names", "mobilenetv2", "--input-size", "32", "--no-flops")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "mobilenetv2" in quiet.stdout
+    assert not [w for w in TF_STARTUP if w in quiet.stderr], quiet.stderr
+    helped = _run("models", "--help")
+    assert helped.returncode == 0 and helped.stderr == ""
+
+
+def test_silenced_fd2_restores_stderr_and_replays_on_failure(capfd):
+    with console.silenced_fd2():
+        os.write(2, b"hidden\n")
+    os.write(2, b"shown\n")
+    with pytest.raises(RuntimeError):
+        with console.silenced_fd2():
+            os.write(2, b"kept because the body failed\n")
+            raise RuntimeError("boom")
+    err = capfd.readouterr().err
+    assert "hidden" not in err and "shown" in err and "kept because the body failed" in err
+
+
+@pytest.mark.parametrize("argv", [["--quiet", "models", "--names", "mobilenetv2", "--no-flops",
+                                   "--input-size", "32"],
+                                  ["models", "--names", "mobilenetv2", "--no-flops",
+                                   "--input-size", "32", "--quiet"]])
+def test_quiet_before_or_after_the_command_turns_bars_off(argv, capsys):
+    try:
+        assert main(argv) == 0
+        assert not console.progress_enabled()
+        items = [1, 2, 3]
+        assert console.progress(items, desc="x") is items  # no bar object at all
+    finally:
+        console.set_progress(True)

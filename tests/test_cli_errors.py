@@ -1,0 +1,310 @@
+"""The 18 bad-input cases of docs/ERRORS.md through the command line.
+
+Each case makes its files in tmp_path (no committed binaries), runs ``breastcam.cli.main`` in
+process and checks the exit code, that stderr holds one ``breastcam CMD: error:`` paragraph and
+no traceback, and that the message names the file or value. 16-bit, RGBA and grayscale PNGs are
+valid inputs (converted to 8-bit RGB): their case is that ``validate`` accepts them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from breastcam.cli import main
+
+RNG = np.random.default_rng(0)
+CLASSES = ["benign", "malignant"]
+SPLITS = ["train", "train", "val", "test"]  # per class
+
+
+def _png(path: Path, image: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def _dataset(root: Path) -> Path:
+    """8 valid 24x24 PNGs, 2 classes, a split column; returns the manifest path."""
+    rows = []
+    for ci, label in enumerate(CLASSES):
+        for i, split in enumerate(SPLITS):
+            rel = f"{label}_{i}.png"
+            _png(root / rel, RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+            rows.append(dict(path=rel, label=label, label_index=ci, patient_id=f"p{ci}{i}",
+                             split=split))
+    manifest = root / "split.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+def _config(root: Path, manifest: Path, **data) -> Path:
+    cfg = {"name": "t", "output_dir": str(root / "run"),
+           "data": {"manifest": str(manifest), "root": str(root), "image_size": 32,
+                    "preprocessing": "minus_one_one", "cache": None, **data},
+           "model": {"name": "mobilenetv2", "weights": None},
+           "train": {"epochs": 1, "batch_size": 2, "deterministic": False}}
+    path = root / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _replace(root: Path, rel: str, data: bytes) -> str:
+    (root / rel).write_bytes(data)
+    return rel
+
+
+def _good_png_bytes() -> bytes:
+    ok, buf = cv2.imencode(".png", RNG.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    assert ok
+    return buf.tobytes()
+
+
+def _corrupt_middle() -> bytes:
+    data = bytearray(_good_png_bytes())
+    middle = len(data) // 2  # inside IDAT; header and IEND intact
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    return bytes(data)
+
+
+def _set_row(manifest: Path, index: int, **values) -> None:
+    df = pd.read_csv(manifest, keep_default_na=False)
+    for key, value in values.items():
+        df.loc[index, key] = value
+    df.to_csv(manifest, index=False)
+
+
+# --- the cases: each returns (argv, exit code, words the message must hold) ------------------
+
+def case_zero_byte(root, manifest):
+    rel = _replace(root, "benign_0.png", b"")
+    return ["train", "--config", str(_config(root, manifest))], 1, [rel, "empty (0 bytes)"]
+
+
+def case_truncated(root, manifest):
+    rel = _replace(root, "benign_0.png", _good_png_bytes()[:300])
+    return ["train", "--config", str(_config(root, manifest))], 1, [rel, "truncated"]
+
+
+def case_corrupt_middle_png(root, manifest):
+    rel = _replace(root, "benign_1.png", _corrupt_middle())
+    return ["train", "--config", str(_config(root, manifest))], 1, [rel, "CRC"]
+
+
+def case_text_named_png(root, manifest):
+    rel = _replace(root, "malignant_0.png", b"patient notes, not an image\n" * 4)
+    return ["train", "--config", str(_config(root, manifest))], 1, [rel, "not a readable image"]
+
+
+def case_unreadable_tiff(root, manifest):
+    (root / "benign_0.tif").write_bytes(b"II*\x00\x08\x00\x00\x00" + b"\xff" * 120)
+    _set_row(manifest, 0, path="benign_0.tif")
+    return ["train", "--config", str(_config(root, manifest))], 1, ["benign_0.tif", "not a readable image"]
+
+
+def case_16bit_png(root, manifest):
+    _png(root / "benign_0.png", (RNG.integers(0, 4096, (24, 24))).astype(np.uint16))
+    return ["validate", str(manifest)], 0, ["OK: 8 image(s)"]
+
+
+def case_rgba_png(root, manifest):
+    _png(root / "benign_0.png", RNG.integers(0, 256, (24, 24, 4), dtype=np.uint8))
+    return ["validate", str(manifest)], 0, ["OK: 8 image(s)"]
+
+
+def case_grayscale_png(root, manifest):
+    _png(root / "benign_0.png", RNG.integers(0, 256, (24, 24), dtype=np.uint8))
+    return ["validate", str(manifest)], 0, ["OK: 8 image(s)"]
+
+
+def case_one_pixel(root, manifest):
+    _png(root / "malignant_1.png", np.zeros((1, 1, 3), np.uint8))
+    return ["train", "--config", str(_config(root, manifest))], 1, ["malignant_1.png", "1x1 pixels"]
+
+
+def case_missing_file(root, manifest):
+    (root / "malignant_0.png").unlink()
+    return ["train", "--config", str(_config(root, manifest))], 1, ["malignant_0.png", "does not exist"]
+
+
+def case_unknown_label(root, manifest):
+    _set_row(manifest, 1, label="bening")
+    return (["validate", str(manifest), "--classes", ",".join(CLASSES)], 1,
+            ["benign_1.png", "unknown-label", "'bening'"])
+
+
+def case_empty_class(root, manifest):
+    return (["validate", str(manifest), "--classes", "benign,malignant,normal"], 1,
+            ["empty-class", "'normal'"])
+
+
+def case_duplicate_rows(root, manifest):
+    df = pd.read_csv(manifest, keep_default_na=False)
+    pd.concat([df, df.iloc[[2]]]).to_csv(manifest, index=False)
+    return ["validate", str(manifest)], 1, ["benign_2.png", "duplicate-path"]
+
+
+def case_missing_column(root, manifest):
+    pd.read_csv(manifest).drop(columns=["label_index"]).to_csv(manifest, index=False)
+    return ["validate", str(manifest)], 1, [manifest.name, "label_index"]
+
+
+def case_config_typo_depth_2(root, manifest):
+    return (["train", "--config", str(_config(root, manifest)), "--set", "train.optimiser.name=sgd"],
+            1, ["unknown key train.optimiser", "did you mean train.optimizer?"])
+
+
+def case_weights_of_another_model(root, manifest):
+    from breastcam.models import build
+
+    weights = root / "mobilenetv2.weights.h5"
+    build("mobilenetv2", 2, (32, 32, 3)).save_weights(str(weights))
+    _png(root / "x.png", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return (["explain", "--model", "ernet18", "--weights", str(weights), "--input-size", "32",
+             "--images", str(root / "x.png"), "--out", str(root / "out"), "--quiet"], 1,
+            [weights.name, "does not fit model 'ernet18'"])
+
+
+def case_unfitted_macenko(root, manifest):
+    ref = root / "reference.json"
+    ref.write_text(json.dumps({"format": "breastcam.stain.Macenko", "version": 1, "params": {}}))
+    cfg = _config(root, manifest, stain={"method": "macenko", "reference": str(ref)})
+    return ["train", "--config", str(cfg)], 1, ["reference.json", "not fitted"]
+
+
+def case_lambda_layer_model(root, manifest):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    path = root / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    _png(root / "x.png", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return (["explain", "--model", str(path), "--images", str(root / "x.png"),
+             "--out", str(root / "out"), "--quiet"], 1, ["lambda.keras", "Lambda"])
+
+
+CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_gives_one_clean_message(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    manifest = _dataset(tmp_path)
+    argv, code, words = CASES[name](tmp_path, manifest)
+    capsys.readouterr()
+    assert main(argv) == code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Traceback" not in out
+    text = out + err  # validate prints its problem report (one line per problem) on stdout
+    for word in words:
+        assert word in text, f"{word!r} not in {text!r}"
+    if code and argv[0] != "validate":
+        command = argv[0]
+        errors = [line for line in err.splitlines() if line.startswith(f"breastcam {command}: error: ")]
+        assert len(errors) == 1, err  # one paragraph
+
+
+def test_the_table_lists_every_case():
+    table = Path("docs/ERRORS.md").read_text()
+    for name in CASES:
+        assert f"`{name}`" in table, name
+
+
+def test_all_bad_files_are_reported_at_once(tmp_path, capsys):
+    manifest = _dataset(tmp_path)
+    _replace(tmp_path, "benign_0.png", b"")
+    _replace(tmp_path, "malignant_2.png", _corrupt_middle())
+    _replace(tmp_path, "benign_3.png", b"")
+    assert main(["train", "--config", str(_config(tmp_path, manifest))]) == 1
+    err = capsys.readouterr().err
+    assert "2 of 6 image file(s)" in err  # train + val rows; the test rows are not read
+    assert "benign_0.png" in err and "malignant_2.png" in err
+    assert "benign_3.png" not in err  # test split: training does not read it
+    assert not (tmp_path / "run" / "best.keras").exists()
+
+
+def test_skip_records_the_skipped_files_in_run_info(tmp_path):
+    from breastcam.data.preflight import preflight
+
+    manifest = _dataset(tmp_path)
+    _replace(tmp_path, "benign_0.png", b"")
+    df = pd.read_csv(manifest, keep_default_na=False)
+    kept, skipped = preflight(df, tmp_path, on_bad_image="skip")
+    assert len(kept) == len(df) - 1 and skipped == [("benign_0.png", "the file is empty (0 bytes)")]
+
+
+@pytest.mark.slow
+def test_skip_trains_and_writes_run_info(tmp_path):
+    manifest = _dataset(tmp_path)
+    _replace(tmp_path, "benign_0.png", b"")
+    cfg = _config(tmp_path, manifest, on_bad_image="skip")
+    assert main(["train", "--config", str(cfg), "--quiet"]) == 0
+    info = json.loads((tmp_path / "run" / "run_info.json").read_text())
+    assert info["skipped_images"] == [{"path": "benign_0.png", "reason": "the file is empty (0 bytes)"}]
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    assert main(["--debug", "train", "--config", str(tmp_path / "nope.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "breastcam train: error: run config" in err
+
+
+def test_usage_error_exits_2(tmp_path, capsys):
+    cfg = _config(tmp_path, _dataset(tmp_path))
+    assert main(["train", "--config", str(cfg), "--set", "epochs"]) == 2
+    assert "section.key=value" in capsys.readouterr().err
+
+
+def test_error_wrapped_by_tensorflow_is_found():
+    import tensorflow as tf
+
+    from breastcam.console import find_breastcam_error
+    from breastcam.data.decode import BadImageError
+
+    def fail(_):
+        raise BadImageError("a/b.tif", "the contents are not a readable image")
+
+    ds = tf.data.Dataset.from_tensors(1).map(lambda x: tf.numpy_function(fail, [x], tf.uint8))
+    with pytest.raises(tf.errors.OpError) as info:
+        list(ds)  # a bad image met mid-epoch: TensorFlow re-raises it as its own error
+    found = find_breastcam_error(info.value)
+    assert found is not None and str(found).startswith("cannot read image a/b.tif: the contents")
+    assert find_breastcam_error(ValueError("plain bug")) is None
+
+
+def test_reproduce_checks_every_file_of_its_plan_before_any_run(tmp_path):
+    from breastcam.errors import DataError
+    from breastcam.report import load_experiment
+    from breastcam.reproduce import check_plan_files
+    from breastcam.reproduce import plan as planning
+
+    rows = []
+    for p in range(12):
+        rel = f"p{p}.png"
+        _png(tmp_path / rel, RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        rows.append({"path": rel, "label": CLASSES[p % 2], "label_index": p % 2,
+                     "patient_id": str(p), "magnification": 40})
+    _replace(tmp_path, "p3.png", b"")
+    _replace(tmp_path, "p7.png", _corrupt_middle())
+    plan = planning.make_plan(load_experiment("dala-breakhis"), tmp_path, quick=True,
+                              out_dir=tmp_path / "out", manifest=pd.DataFrame(rows))
+    with pytest.raises(DataError) as info:
+        check_plan_files(plan, log=lambda _: None)
+    assert "p3.png" in str(info.value) and "p7.png" in str(info.value)
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_wrong_root_is_named_as_such(tmp_path):
+    from breastcam.data.preflight import preflight
+    from breastcam.errors import DataError
+
+    df = pd.read_csv(_dataset(tmp_path), keep_default_na=False)
+    with pytest.raises(DataError, match="check the dataset root"):
+        preflight(df, tmp_path / "elsewhere")

@@ -21,6 +21,7 @@ from breastcam import models
 from breastcam.data.manifest import read_manifest
 from breastcam.data.splits import fold_view
 from breastcam.train.callbacks import (
+    BackupLast,
     EpochSeeder,
     ResumableCheckpoint,
     Timing,
@@ -94,9 +95,11 @@ def run(
         )
 
     truncate_history(out / "history.csv", first_epoch)
+    backup_callback = BackupLast(str(backup))
     all_callbacks = [
-        # BackupAndRestore first: it sets the start epoch the others read on train begin.
-        keras.callbacks.BackupAndRestore(str(backup)),
+        # BackupAndRestore first: it sets the start epoch the others read on train begin;
+        # its epoch-end backup is taken last (backup_callback.last, below).
+        backup_callback,
         EpochSeeder(cfg["seed"]),
         ResumableCheckpoint(out / "best.keras", out / "history.csv", monitor=train["monitor"]),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
@@ -110,6 +113,7 @@ def run(
     if train.get("tensorboard"):
         all_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
     all_callbacks.extend(callbacks)
+    all_callbacks.append(backup_callback.last)
 
     model.fit(
         inputs.train,

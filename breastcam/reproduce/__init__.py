@@ -6,6 +6,11 @@
 and writes ``<out_dir>/<name>/index.html`` (:mod:`~breastcam.reproduce.report`). Experiments that
 train nothing of their own (``dala-params``, ``dala-cam``, ``dala-data``) are in
 :mod:`~breastcam.reproduce.special`.
+
+The runs of the usual experiments go through a study on disk (:mod:`~breastcam.reproduce.study`:
+``plan.json``, claimed run directories, collection from disk), so they can also be spread over
+processes, GPUs and cluster nodes (``--plan``, ``--run``, ``--workers``, ``--collect``;
+docs/STUDIES.md).
 """
 
 from __future__ import annotations

@@ -352,9 +352,10 @@ def _run_study(args: argparse.Namespace) -> int:
         plan = studies.plan_study(load_experiment(args.name), args.data_dir, args.out,
                                   quick=args.quick, seeds=args.seeds, models=args.models,
                                   protocols=args.protocols, force=args.force)
-        print(studies.estimate_text(plan))
-        if args.plan:
+        if args.plan:  # the estimate builds every model once: only when asked to plan
+            print(studies.estimate_text(plan))
             return 0
+        print(f"{plan['name']}: {len(plan['runs'])} run(s) planned in {folder}")
     verbose = 2 if args.verbose else 0
     if args.collect:
         return studies.collect_study(folder)

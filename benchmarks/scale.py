@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -60,10 +61,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="breastcam-scale-"))
     try:
         seq = timed(base + ["--out", str(work / "sequential")])
+        print(f"sequential: {seq[0]:.0f} s, load {seq[1]} -> {seq[2]}", flush=True)
         par = timed(base + ["--out", str(work / "workers"), "--workers", str(args.workers)])
+        print(f"--workers {args.workers}: {par[0]:.0f} s, load {par[1]} -> {par[2]}", flush=True)
         diff = same_report(work / "sequential" / args.experiment,
                            work / "workers" / args.experiment)
-        runs = len(pd.read_json(work / "workers" / args.experiment / "plan.json")["runs"])
+        runs = len(json.loads((work / "workers" / args.experiment / "plan.json").read_text())["runs"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -407,6 +407,63 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
                    help="run on a folder that is not the complete release (data_manifests/); "
                    "its images are split afresh instead of using the committed splits "
                    "(--quick implies it)")
+    study = p.add_argument_group("studies: spread the runs over processes, GPUs, machines "
+                                 "(docs/STUDIES.md)")
+    mode = study.add_mutually_exclusive_group()
+    mode.add_argument("--plan", action="store_true",
+                      help="write the splits, plan.json and runs.txt under --out; train nothing")
+    mode.add_argument("--run", metavar="ID", help="run one planned run (an id of plan.json)")
+    mode.add_argument("--run-index", type=int, metavar="K",
+                      help="run the K-th planned run, 0-based (a SLURM array task id)")
+    mode.add_argument("--collect", action="store_true",
+                      help="report the finished runs; list the missing and failed ones")
+    mode.add_argument("--workers", type=int, metavar="N",
+                      help="run N planned runs at a time as separate processes, then collect")
+    study.add_argument("--gpus", type=lambda t: [g for g in t.split(",") if g], default=None,
+                       help="with --workers: GPU ids, one per process in turn, e.g. 0,1,2,3")
+    study.add_argument("--stale-after", type=float, default=900.0, metavar="SECONDS",
+                       help="a run's claim without heartbeat for this long is taken over "
+                            "(default 900)")
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from breastcam.errors import UsageError
+    from breastcam.report import load_experiment
+    from breastcam.reproduce import study as studies
+    from breastcam.reproduce.plan_file import study_dir
+    from breastcam.reproduce.workers import run_workers
+
+    if not args.name:
+        raise UsageError("give the experiment NAME (see --list)")
+    planning = args.plan or (args.workers is not None and args.data_dir)
+    given = [flag for flag, value in (("--data-dir", args.data_dir), ("--quick", args.quick),
+             ("--seeds", args.seeds), ("--models", args.models), ("--protocols", args.protocols),
+             ("--force", args.force)) if value]
+    if given and not planning:
+        raise UsageError(f"{', '.join(given)} only apply when planning (--plan, or --workers "
+                         "with --data-dir); --run and --collect read everything from plan.json")
+    if args.gpus is not None and args.workers is None:
+        raise UsageError("--gpus goes with --workers")
+    folder = study_dir(args.name, args.out)
+    if planning:
+        if not args.data_dir:
+            raise UsageError("--plan needs --data-dir (the dataset's root folder)")
+        plan = studies.plan_study(load_experiment(args.name), args.data_dir, args.out,
+                                  quick=args.quick, seeds=args.seeds, models=args.models,
+                                  protocols=args.protocols, force=args.force)
+        if args.plan:  # the estimate builds every model once: only when asked to plan
+            print(studies.estimate_text(plan))
+            return 0
+        print(f"{plan['name']}: {len(plan['runs'])} run(s) planned in {folder}")
+    verbose = 2 if args.verbose else 0
+    if args.collect:
+        return studies.collect_study(folder)
+    if args.workers is not None:
+        _, summary = run_workers(folder, args.workers, args.gpus, stale_after=args.stale_after,
+                                 verbose=args.verbose)
+        return 0 if summary["failed"] == 0 and summary["missing"] == 0 else 1
+    return studies.run_planned(folder, args.run, args.run_index, stale_after=args.stale_after,
+                               verbose=verbose)
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -419,6 +476,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         for name, title, path in list_experiments():
             print(f"{name:18s} {title}")
         return 0
+    if args.plan or args.run or args.run_index is not None or args.collect or args.workers is not None:
+        return _run_study(args)
     if not args.name or not args.data_dir:
         raise UsageError("give an experiment NAME and --data-dir (or --list to see the names)")
     html = reproduce(args.name, args.data_dir, quick=args.quick, out_dir=args.out,

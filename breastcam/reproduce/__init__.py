@@ -6,11 +6,15 @@
 and writes ``<out_dir>/<name>/index.html`` (:mod:`~breastcam.reproduce.report`). Experiments that
 train nothing of their own (``dala-params``, ``dala-cam``, ``dala-data``) are in
 :mod:`~breastcam.reproduce.special`.
+
+The runs of the usual experiments go through a study on disk (:mod:`~breastcam.reproduce.study`:
+``plan.json``, claimed run directories, collection from disk), so they can also be spread over
+processes, GPUs and cluster nodes (``--plan``, ``--run``, ``--workers``, ``--collect``;
+docs/STUDIES.md).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -90,33 +94,20 @@ def train_and_report(experiment: dict, data_dir: Path, out: Path, *, quick: bool
                      models: Sequence[str] | None = None, protocols: Sequence[str] | None = None,
                      verbose: int = 0, log: Callable[[str], None] = print,
                      allow_partial: bool = False) -> Path:
-    """The usual experiment: plan, execute, collect, report."""
-    from breastcam.reproduce import collect, plan as planning, report, runner
-    from breastcam.reproduce.committed import check_download
-    from breastcam.data.manifest import write_manifest
+    """The usual experiment, as a study run here: plan it on disk, run every run, collect.
 
-    plan = planning.make_plan(experiment, data_dir, out_dir=out, quick=quick, seeds=seeds,
-                              models=models, protocols=protocols)
-    partial = check_download(experiment, plan.manifest, data_dir,
-                             allow_partial=allow_partial or quick)
-    if partial:
-        plan.notes.append(partial)
-    check_plan_files(plan, log)
-    manifest_path = out / "manifest.csv"
-    hashes = {runner._relative(manifest_path): write_manifest(plan.manifest, manifest_path)}
-    log(f"{experiment['name']}: {len(plan.splits)} split(s), {len(plan.runs)} run(s)"
+    The same plan, run claims and collection as ``--plan`` / ``--run`` / ``--workers`` /
+    ``--collect`` (:mod:`~breastcam.reproduce.study`), so a study may be started one way and
+    finished another, and every way gives the same report.
+    """
+    from breastcam.reproduce import gather, study as studies
+
+    plan = studies.plan_study(experiment, data_dir, Path(out).parent, quick=quick, seeds=seeds,
+                              models=models, protocols=protocols, force=force,
+                              allow_partial=allow_partial, log=log)
+    log(f"{experiment['name']}: {len(plan['splits'])} split(s), {len(plan['runs'])} run(s)"
         + (" [quick]" if quick else ""))
-    outcome = runner.execute(plan, force=force, verbose=verbose, log=log)
-    hashes.update(outcome.hashes)
-    reproduced = collect.collect(plan, outcome)
-    config = {"experiment": {k: v for k, v in experiment.items() if k != "model_specs"},
-              "quick": quick, "data_dir": str(data_dir),
-              "run_configs": {r.model: r.config for r in plan.runs[::-1]}}
-    html = report.assemble(
-        out, experiment=experiment, reproduced=reproduced,
-        figures=report.run_figures(outcome.groups, outcome.aggregates), config=config,
-        hashes=hashes, deviations=plan.deviations, notes=plan.notes, failures=outcome.failures,
-    )
-    (out / "status.json").write_text(json.dumps(
-        {"runs": len(plan.runs), "failed": len(outcome.failures), "report": str(html)}, indent=2))
+    folder = Path(plan["out"]) / plan["name"]
+    studies.run_all_here(folder, plan, verbose=verbose, log=log)
+    html, _ = gather.report_study(folder, log=lambda _: None)
     return html

@@ -1,7 +1,8 @@
 """An experiment (``experiments/<paper>/*.yaml``) -> the splits to make and the runs to train.
 
 Planning reads the dataset's manifest but no pixels and trains nothing, so a plan can be
-inspected (``breastcam reproduce NAME --plan``-style, or in tests) before hours of training.
+inspected (in tests, or written to disk by ``breastcam reproduce NAME --plan``: see
+:mod:`~breastcam.reproduce.plan_file`) before hours of training.
 
 - one :class:`SplitJob` per (subset, protocol): the rows to split, the protocol, the file;
 - one :class:`PlannedRun` per (subset, protocol, model, fold, seed) with its run config

@@ -15,7 +15,7 @@ import json
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 
@@ -23,7 +23,11 @@ from breastcam.console import progress
 from breastcam.errors import ConfigError
 from breastcam.data import make_split, write_split
 from breastcam.data.manifest import file_sha256, write_manifest
+from breastcam.errors import RunStateError
+from breastcam.reproduce.claim import STALE_AFTER_S, claim_run
 from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
+
+FAILURE_FILE = "failure.json"  # {"run", "error"} of a run's last failed attempt
 
 
 @dataclasses.dataclass
@@ -42,6 +46,11 @@ def _relative(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def run_label(run: PlannedRun) -> str:
+    """A run's id in logs, plans and reports: ``<subset>-<protocol>/<model>/<run dir name>``."""
+    return f"{run.split.key}/{run.model}/{run.run_dir.name}"
 
 
 def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
@@ -143,16 +152,60 @@ def prepare_inputs(plan: Plan, splits: dict[str, pd.DataFrame], outcome: Outcome
         outcome.hashes[_relative(Path(path))] = file_sha256(path)
 
 
-def _evaluate(run: PlannedRun, report_by: str | None) -> None:
+def _evaluate(run_dir: Path, report_by: str | None) -> None:
     from breastcam.evaluate import evaluate_run
 
-    run_dir = run.run_dir
     metrics = run_dir / "metrics.json"
     by_file = run_dir / f"metrics_by_{report_by}.json" if report_by else None
     fresh = metrics.is_file() and metrics.stat().st_mtime >= (run_dir / "best.keras").stat().st_mtime
     if fresh and (by_file is None or by_file.is_file()):
         return
     evaluate_run(run_dir, group_by=[report_by] if report_by else [])
+
+
+def train_one(config: Path | Mapping, run_dir: Path, label: str, report_by: str | None, *,
+              stale_after: float = STALE_AFTER_S, verbose: int = 0,
+              log: Callable[[str], None] = print) -> str | None:
+    """Claim, train (or resume), evaluate and release one run; the one way every mode runs a run.
+
+    Returns ``None`` when the run is finished and evaluated, else the error of the failed run
+    (also written to ``error.txt`` with its traceback and to ``failure.json`` for ``--collect``).
+    Raises :class:`~breastcam.errors.RunStateError` when another worker holds the run.
+    """
+    from breastcam.train import run as train_run
+    from breastcam.train.run import BACKUP_DIR, _backed_up_epochs
+
+    with claim_run(run_dir, label, stale_after=stale_after) as claim:
+        if claim.took_over:
+            log(f"  {label}: {claim.took_over}")
+        done = _backed_up_epochs(run_dir / BACKUP_DIR)
+        if done:
+            log(f"  {label}: resuming after epoch {done} (BackupAndRestore state in "
+                f"{run_dir / BACKUP_DIR})")
+        for old in (FAILURE_FILE, "error.txt"):  # a new attempt: the last one's error is void
+            (run_dir / old).unlink(missing_ok=True)
+        try:
+            train_run(config, verbose=verbose)
+            _evaluate(run_dir, report_by)
+        except Exception as err:  # one failed run must not lose the others' hours
+            message = f"{type(err).__name__}: {err}"
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+            (run_dir / FAILURE_FILE).write_text(json.dumps({"run": label, "error": message}))
+            log(f"  failed: {message}")
+            return message
+    return None
+
+
+def aggregate(groups: Mapping[tuple[str, str, str], list[Path]]) -> dict:
+    """Mean +- std of each group of repeated runs (folds / seeds) in ``<model>/aggregate``."""
+    from breastcam.evaluate import aggregate_runs
+
+    out = {}
+    for group, dirs in groups.items():
+        if len(dirs) > 1:
+            out[group] = dirs[0].parent / "aggregate"
+            aggregate_runs(dirs, out[group])
+    return out
 
 
 def execute(
@@ -163,31 +216,25 @@ def execute(
     log: Callable[[str], None] = print,
 ) -> Outcome:
     """Make the splits, train and evaluate every run, aggregate repetitions."""
-    from breastcam.evaluate import aggregate_runs
-    from breastcam.train import run as train_run
-
     outcome = Outcome()
     splits = make_splits(plan, force=force)
     for job in plan.splits:
         outcome.hashes[_relative(job.path)] = file_sha256(job.path)
     prepare_inputs(plan, splits, outcome)
     for i, run in enumerate(progress(plan.runs, desc="runs", unit="run", min_items=2), 1):
-        label = f"{run.split.key}/{run.model}/{run.run_dir.name}"
+        label = run_label(run)
         log(f"[{i}/{len(plan.runs)}] {label}")
         try:
-            train_run(run.config, verbose=verbose)
-            _evaluate(run, plan.report_by)
-        except Exception as err:  # one failed run must not lose the others' hours
-            outcome.failures.append((label, f"{type(err).__name__}: {err}"))
-            (run.run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (run.run_dir / "error.txt").write_text(traceback.format_exc())
-            log(f"  failed: {type(err).__name__}: {err}")
+            error = train_one(run.config, run.run_dir, label, plan.report_by, verbose=verbose,
+                              log=log)
+        except RunStateError as err:  # another worker holds it: not ours to write
+            plan.notes.append(f"run {label} skipped: {err}")
+            log(f"  skipped: {err}")
+            continue
+        if error is not None:
+            outcome.failures.append((label, error))
             continue
         outcome.groups.setdefault(run.group, []).append(run.run_dir)
-    for group, dirs in outcome.groups.items():
-        if len(dirs) > 1:
-            agg = dirs[0].parent / "aggregate"
-            aggregate_runs(dirs, agg)
-            outcome.aggregates[group] = agg
+    outcome.aggregates = aggregate(outcome.groups)
     (plan.out_dir / "failures.json").write_text(json.dumps(outcome.failures, indent=2))
     return outcome

@@ -11,6 +11,8 @@ Keras' own callbacks do most of the work (``ModelCheckpoint``, ``CSVLogger``,
   uninterrupted one (the input pipeline seeds shuffling and augmentation per epoch itself).
 * ``ResumableCheckpoint`` is ``ModelCheckpoint(save_best_only=True)`` whose best value is
   recovered from ``history.csv`` after a resume, so a worse epoch never overwrites the best.
+* ``BackupLast`` takes ``BackupAndRestore``'s epoch-end backup after every other callback has
+  written its epoch (see the class).
 """
 
 from __future__ import annotations
@@ -133,12 +135,42 @@ class ResumableCheckpoint(keras.callbacks.ModelCheckpoint):
                     self.best = float(values.max() if self.mode == "max" else values.min())
 
 
+class BackupLast(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose epoch-end backup is taken by :attr:`last`, the list's last entry.
+
+    Keras calls callbacks in list order. ``BackupAndRestore`` must come first (its
+    ``on_train_begin`` sets the start epoch the others read), but its backup must come last: a
+    backup taken before ``CSVLogger``, the checkpoint and ``Timing`` have written the epoch tells a
+    run killed in between that the epoch is done while its history row and checkpoint are
+    missing. Backed up last, such a kill only makes the resumed run redo the epoch.
+    """
+
+    def __init__(self, backup_dir: str, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.last = _EpochBackup(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass  # taken by self.last
+
+
+class _EpochBackup(keras.callbacks.Callback):
+    def __init__(self, owner: BackupLast):
+        super().__init__()
+        self.owner = owner
+
+    def on_epoch_end(self, epoch, logs=None):
+        keras.callbacks.BackupAndRestore.on_epoch_end(self.owner, epoch, logs)
+
+
 def truncate_history(history_csv: str | Path, epochs_done: int) -> None:
     """Drop rows of epochs that a resume will redo (killed after logging, before backing up)."""
     path = Path(history_csv)
     if not path.exists():
         return
-    hist = pd.read_csv(path)
+    try:
+        hist = pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # CSVLogger opened it, the run died before epoch 1 ended
+        return
     if "epoch" in hist and len(hist) > epochs_done:
         hist[hist["epoch"] < epochs_done].to_csv(path, index=False)
 

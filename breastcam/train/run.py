@@ -27,6 +27,7 @@ from breastcam.data.splits import fold_view
 from breastcam.console import progress_enabled
 from breastcam.train.callbacks import (
     EpochProgress,
+    BackupLast,
     EpochSeeder,
     ResumableCheckpoint,
     Timing,
@@ -125,9 +126,11 @@ def run(
             stacklevel=2,
         )
     truncate_history(work / "history.csv", first_epoch)
+    backup_callback = BackupLast(str(backup))
     all_callbacks = [
-        # BackupAndRestore first: it sets the start epoch the others read on train begin.
-        keras.callbacks.BackupAndRestore(str(backup)),
+        # BackupAndRestore first: it sets the start epoch the others read on train begin;
+        # its epoch-end backup is taken last (backup_callback.last, below).
+        backup_callback,
         EpochSeeder(cfg["seed"]),
         ResumableCheckpoint(work / "best.keras", work / "history.csv", monitor=train["monitor"]),
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
@@ -143,6 +146,7 @@ def run(
     if verbose == 0 and progress_enabled():
         all_callbacks.append(EpochProgress(train["epochs"], first_epoch, desc=cfg["name"]))
     all_callbacks.extend(callbacks)
+    all_callbacks.append(backup_callback.last)
 
     with strategy.scope():  # a no-op on one device; under multi-worker, fit reads the strategy from it
         if train["distribute"] == "multiworker":

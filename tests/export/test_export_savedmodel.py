@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import cv2
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -57,10 +58,27 @@ def test_graph_otsu_and_morphology_equal_opencv():
             np.testing.assert_array_equal(got_mask.astype(np.uint8), ref)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, breakhis_root):
+def _small_cnn() -> keras.Model:
+    """breastcam's head contract (logits Dense, softmax probabilities) on three convolutions."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="features")(x)
+    x = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inp, keras.layers.Activation("softmax", name="probabilities")(x), name="small_cnn")
+
+
+# The small CNN keeps the developer loop fast; DALAResNet50 (paper A's model, custom layers)
+# is the same check on a real model, run in CI.
+@pytest.fixture(scope="module", params=["small_cnn", pytest.param("dalaresnet50", marks=pytest.mark.slow)])
+def exported(request, tmp_path_factory, breakhis_root):
     tmp = tmp_path_factory.mktemp("export")
-    keras_model = models.build("dalaresnet50", 2, (SIZE, SIZE, 3))
+    if request.param == "small_cnn":
+        keras_model = _small_cnn()
+    else:
+        keras_model = models.build(request.param, 2, (SIZE, SIZE, 3))
     out = export_model(keras_model, tmp / "sm", class_names=["benign", "malignant"],
                        preprocessing="minus_one_one", cam_params={"n_samples": 4})
     images = sorted(breakhis_root.rglob("*.png"))[:3]

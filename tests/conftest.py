@@ -44,3 +44,10 @@ def breakhis_root() -> Path:
 def mias_root() -> Path:
     """Folder of the real mini-MIAS sample (``all-mias``: PGMs and Info.txt)."""
     return _require(SHARED_DATA / "mias" / "all-mias")
+
+
+@pytest.fixture(scope="session")
+def quick_reports(tmp_path_factory) -> Path:
+    """One reports folder per test session for the quick reproductions: the reproduce tests and
+    the notebooks run the same experiments into it, so a finished run is reused, not retrained."""
+    return tmp_path_factory.mktemp("quick_reports")

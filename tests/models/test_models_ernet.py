@@ -30,14 +30,15 @@ def _er_extra_params(depth: int) -> int:
     return total
 
 
+# Parameter counts and layer names do not depend on the input size: built at 64 px, not 224.
 @pytest.fixture(scope="module")
 def ernet50():
-    return models.build("ernet50", 2)
+    return models.build("ernet50", 2, input_shape=SMALL)
 
 
 @pytest.fixture(scope="module")
 def resnet50():
-    return keras.applications.ResNet50(weights=None, classes=2)
+    return keras.applications.ResNet50(weights=None, classes=2, input_shape=SMALL)
 
 
 def test_registry_entries():

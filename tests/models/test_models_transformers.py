@@ -51,8 +51,7 @@ def test_vit_b16_paper_configuration_224():
     # keras-hub's vit_base_patch16_224_imagenet backbone has 85,798,656 parameters.
     assert model.count_params() == 85_798_656 + 768 * 2 + 2
     assert tuple(model.get_layer("token_grid").output.shape) == (None, 14, 14, 768)
-    probs = model(_images((224, 224, 3), n=1), training=False).numpy()
-    assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)
+    assert tuple(model.output.shape) == (None, 2)  # build only: the small models run forward passes
 
 
 @pytest.mark.slow
@@ -63,8 +62,7 @@ def test_dinov2_b14_paper_configuration_224_matches_published_count():
     # copy (16x16+1 tokens): then keras-hub's DINOv2-B/14 + Dense(2) is the paper's number.
     derived = (16 * 16 + 1) * 768
     assert model.count_params() - derived == models.spec("dinov2_b14").published_params[2]
-    probs = model(_images((224, 224, 3), n=1), training=False).numpy()
-    assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)
+    assert tuple(model.output.shape) == (None, 2)  # build only: the small models run forward passes
 
 
 @pytest.mark.slow

@@ -28,6 +28,9 @@ ZOO = [
     "efficientnetb7",
 ]
 SLOW = {"efficientnetb7", "densenet121"}  # hundreds of layers: tens of seconds each
+# The developer loop (-m "not slow") keeps one model per family of papers A and C (DALAResNet50,
+# ResNet50-frozen10, the VGG16-Inception hybrid); the other ResNet50/VGG-sized ones run in CI.
+SLOW |= {"resnet50", "seresnet50", "vgg16", "vgg19", "mobilenetv2"}
 SIZE = (64, 64, 3)
 CLASSES = {"dalaresnet50": 3}  # the paper prints DALAResNet50's count for 3 classes
 KERAS_MINUS_TORCH = 79_680  # ResNet50: conv biases (26,560) + BN moving stats (53,120)
@@ -143,7 +146,9 @@ def test_models_zoo_hand_built_resnet50_equals_keras_application(images):
     np.testing.assert_allclose(mine(x), ref(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["dalaresnet50", "resnet50", "vgg16"])
+@pytest.mark.parametrize(
+    "name", ["dalaresnet50"] + [pytest.param(n, marks=pytest.mark.slow) for n in ("resnet50", "vgg16")]
+)
 def test_models_zoo_weights_file_round_trip(name, images, tmp_path):
     model = _model(name)
     path = tmp_path / f"{name}.weights.h5"

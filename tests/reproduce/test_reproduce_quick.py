@@ -1,7 +1,9 @@
 """End to end on the real samples: ``reproduce(..., quick=True)`` trains, evaluates and reports.
 
 Each test runs one experiment once (module-scoped fixtures) with one model to keep CI time
-modest; the CLI test reuses the finished runs (a rerun trains nothing).
+modest; the CLI test reuses the finished runs (a rerun trains nothing), and so do the notebooks
+(tests/test_notebooks.py), which run the same quick reproductions into the session's
+``quick_reports`` folder.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def breakhis_report(breakhis_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
+def breakhis_report(breakhis_root, quick_reports):
+    out = quick_reports
     html = reproduce("dala-breakhis", breakhis_root, quick=True, out_dir=out,
                      models=["dalaresnet50"], log=lambda _: None)
     return out, html
@@ -67,10 +69,10 @@ def test_reproduce_cli_reuses_finished_runs(breakhis_report, breakhis_root, caps
     assert after == before  # finished runs are not trained again
 
 
-def test_reproduce_quick_modres_mias(mias_root, tmp_path):
-    html = reproduce("modres-mias", mias_root, quick=True, out_dir=tmp_path,
+def test_reproduce_quick_modres_mias(mias_root, quick_reports):
+    html = reproduce("modres-mias", mias_root, quick=True, out_dir=quick_reports,
                      models=["resnet50_frozen10"], protocols=["modres"], log=lambda _: None)
-    exp_dir = tmp_path / "modres-mias"
+    exp_dir = quick_reports / "modres-mias"
     text = html.read_text()
     assert "split before augmenting" in text  # paper C's leak, said as a deviation
     expanded = pd.read_csv(exp_dir / "modres" / "all-modres" / "manifest.csv")

@@ -10,6 +10,8 @@ from PIL import Image
 from breastcam.stain import Macenko, MacenkoNumpy
 from breastcam.stain.macenko_numpy import estimate_stains
 
+from _tolerance import assert_images_close
+
 SIZE = (224, 224)
 REFERENCE = "SOB_B_A-14-22549AB-40-001.png"
 
@@ -116,8 +118,11 @@ def test_mixed_batch_falls_back_per_image(tiles, fitted):
     np.testing.assert_array_equal(out.numpy()[1], white)
     assert np.isfinite(out.numpy().astype(float)).all()
     assert int(fitted.fallback_count.numpy()) == 1 and int(fitted.images_seen.numpy()) == 3
+    # Batch mates do not interact: image 0 alone is image 0 in the batch, up to float32 rounding
+    # (another batch size sums in another order; a value on a .5 may round the other way).
     alone = fitted.transform(batch[[0]]).numpy()[0]
-    np.testing.assert_array_equal(out.numpy()[0], alone)  # batch mates do not interact
+    assert_images_close(out.numpy()[0], alone)
+    assert_images_close(out.numpy()[2], fitted.transform(batch[[2]]).numpy()[0])
 
 
 def test_min_tissue_pixels_is_a_parameter(tiles, fitted):
@@ -157,7 +162,7 @@ def test_default_reference_and_graph_mode(tiles):
     normaliser = Macenko.with_default_reference()
     eager = normaliser.transform(tiles[1][:2]).numpy()
     graph = tf.function(lambda x: normaliser.transform(x))(tf.constant(tiles[1][:2])).numpy()
-    np.testing.assert_array_equal(eager, graph)
+    assert_images_close(eager, graph)  # graph optimisations may reorder float32 sums
 
 
 def test_single_image_call_is_the_batch_transform(tiles, fitted):

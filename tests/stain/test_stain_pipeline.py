@@ -9,6 +9,8 @@ from breastcam.data import load_manifest, make_dataset
 from breastcam.data.pipeline import resize_image
 from breastcam.stain import Macenko
 
+from _tolerance import assert_images_close
+
 
 def test_fitted_macenko_inside_make_dataset(breakhis_root):
     df = load_manifest("breakhis", breakhis_root).head(6).reset_index(drop=True)
@@ -23,7 +25,8 @@ def test_fitted_macenko_inside_make_dataset(breakhis_root):
     )
     images = np.concatenate([x.numpy() for x, _ in ds])
     expected = normaliser.transform(tf.stack(raw)).numpy().astype(np.float32)
-    np.testing.assert_array_equal(images, expected)
+    # One image at a time inside tf.data vs a batch of 6: float32 order differs (rounding at .5).
+    assert_images_close(images, expected)
     assert int(normaliser.images_seen.numpy()) >= 6
 
 

@@ -43,12 +43,9 @@ def load_model(
         return model
     from breastcam import models as registry
 
-    registry.names()  # imports every family: registers the custom layers a .keras file needs
     path = Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
-        if not path.exists():
-            raise FileNotFoundError(f"model file {path} does not exist")
-        return keras.saving.load_model(path)
+        return registry.load_model(path)  # clear errors for a missing or foreign file
     if str(model) not in registry.names():
         raise ValueError(
             f"--model {model!r} is neither an existing .keras file nor a registered model name "

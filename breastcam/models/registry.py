@@ -9,9 +9,12 @@ layers, so any inner output is reachable for CAM methods).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Callable
 
 import keras
+
+from breastcam.errors import BreastcamError
 
 Builder = Callable[..., keras.Model]
 
@@ -70,14 +73,50 @@ def register(
     return wrap
 
 
+class ModelFamilyImportError(BreastcamError, ImportError):
+    """A model-family module failed to import, so its models (and custom layers) are missing."""
+
+
+_FAMILY_ERROR: ModelFamilyImportError | None = None
+_LOADING = False
+
+
 def _load_families() -> None:
-    # Importing a family module registers its builders; done lazily so that
-    # `import breastcam.models` stays cheap and import cycles are impossible.
-    global _LOADED
-    if _LOADED:
+    """Import every family module (their ``@register`` calls fill the registry), or raise.
+
+    Lazy so that ``import breastcam.models`` stays cheap and import cycles are impossible. The
+    registry counts as loaded only once every family imported: a failure raises
+    :class:`ModelFamilyImportError` naming the family and why, now and on every later call,
+    instead of a silently shorter model list.
+    """
+    global _LOADED, _LOADING
+    if _LOADED or _LOADING:  # _LOADING: a family module asked the registry while importing
         return
+    if _FAMILY_ERROR is not None:
+        raise _FAMILY_ERROR
+    from breastcam.models.families import FAMILIES
+
+    _LOADING = True
+    try:
+        _import_families(FAMILIES)
+    finally:
+        _LOADING = False
     _LOADED = True
-    from breastcam.models import families  # noqa: F401
+
+
+def _import_families(families: dict[str, str]) -> None:
+    global _FAMILY_ERROR
+    for module, holds in families.items():
+        try:
+            importlib.import_module(f"breastcam.models.{module}")
+        except Exception as err:  # noqa: BLE001 - any failure leaves the registry incomplete
+            _FAMILY_ERROR = ModelFamilyImportError(
+                f"model family breastcam.models.{module} ({holds}) failed to import: "
+                f"{type(err).__name__}: {err}. Its models cannot be built or loaded. Way forward: "
+                "install breastcam's requirements into this environment (pip install -e . from "
+                "the checkout), then retry."
+            )
+            raise _FAMILY_ERROR from err
 
 
 def names() -> list[str]:

@@ -35,8 +35,18 @@ class ModelSpec:
     # Used by `cam_layer(model)` when the model lacks `cam_layer` (an option moved or removed
     # it, e.g. DALAResNet50 with its attention module before stage 4).
     cam_layer_fallback: str | None = None
+    # A small model of the same structure for quick end-to-end checks (tests, smoke runs):
+    # ``input_shape`` plus builder options. Empty: the registered options at SMALL_INPUT_SHAPE.
+    small: dict = dataclasses.field(default_factory=dict)
+
+    def small_config(self) -> tuple[tuple[int, int, int], dict]:
+        """``(input_shape, options)`` of :attr:`small`, for ``build(name, n, shape, **options)``."""
+        options = dict(self.small)
+        return tuple(options.pop("input_shape", SMALL_INPUT_SHAPE)), options
 
 
+#: Input of the small models when a family declares nothing smaller (every CNN accepts it).
+SMALL_INPUT_SHAPE = (64, 64, 3)
 _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED = False
 
@@ -51,6 +61,7 @@ def register(
     published_params: dict[int, int] | None = None,
     source: str = "",
     cam_layer_fallback: str | None = None,
+    small: dict | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder`` under ``name``."""
 
@@ -67,6 +78,7 @@ def register(
             published_params=dict(published_params or {}),
             source=source,
             cam_layer_fallback=cam_layer_fallback,
+            small=dict(small or {}),
         )
         return builder
 

@@ -52,33 +52,36 @@ def load_model(path: str | os.PathLike, *, compile: bool = False) -> keras.Model
 def _check_keras_archive(path: Path) -> None:
     """Refuse, with what the file is instead, anything Keras would not read as a ``.keras`` file."""
     if path.is_dir():
-        what = ("an exported SavedModel directory: predict with `breastcam predict DIR`"
-                if (path / "saved_model.pb").is_file() else "a directory")
-        raise ModelFileError(f"model file {path} is {what}, not a .keras file (written by model.save)")
+        if (path / "saved_model.pb").is_file():
+            raise ModelFileError(f"model file {path} is an exported SavedModel directory, not a .keras file. "
+                                 f"Way forward: predict with `breastcam predict {path} IMAGES`, or give the "
+                                 "run's best.keras.")
+        raise ModelFileError(f"model file {path} is a directory, not a .keras file. Way forward: give "
+                             "the .keras file in it (a run directory holds best.keras).")
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(_ZIP_MAGIC) and path.suffix == ".keras":
         return
+    advice = "give a run's best.keras or a file written by keras.Model.save"
     if head.startswith(_ZIP_MAGIC):
-        what = "a zip archive without the .keras suffix Keras requires (rename it to *.keras if model.save wrote it)"
+        what = "a zip archive without the .keras suffix Keras requires"
+        advice = "rename it to *.keras if keras.Model.save wrote it"
+    elif head.startswith(_HDF5_MAGIC) and path.name.endswith(".weights.h5"):
+        what = "an HDF5 weights file (weights only, no architecture)"
+        advice = (f"build the model with breastcam.models.build(name, ..., weights='{path}'), or "
+                  "set model.weights in a run config")
     elif head.startswith(_HDF5_MAGIC):
-        what = ("an HDF5 weights file (weights only, no architecture): build the model with "
-                f"breastcam.models.build(name, ..., weights='{path}') or `model.weights` in a run config"
-                if path.name.endswith(".weights.h5") else
-                "a legacy HDF5 (.h5) model; breastcam reads Keras 3 .keras files only (safe_mode "
-                "cannot be enforced on .h5): load it with Keras and save it again as .keras")
+        what = "a legacy HDF5 (.h5) model"
+        advice = "load it with Keras and save it again as .keras (safe_mode cannot be enforced on .h5)"
     elif not head:
         what = "empty (0 bytes)"
     else:
         what = next((kind for magic, kind in _KNOWN_MAGIC.items() if head.startswith(magic)), None)
         if what is None:
             what = "a text file" if _looks_like_text(path) else f"binary data starting with {head[:4]!r}"
-    raise ModelFileError(
-        f"model file {path} is {what}, not a .keras model (a zip archive written by "
-        "keras.Model.save, e.g. a run's best.keras)"
-    )
+    raise ModelFileError(f"model file {path} is {what}, not a .keras model (a zip archive). Way forward: {advice}.")
 
 
 def _looks_like_text(path: Path) -> bool:

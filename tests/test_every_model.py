@@ -97,8 +97,20 @@ def _run_dir(tmp_path, model, name, shape, root, rows, preprocessing):
     return run_dir
 
 
+# Known defects outside breastcam, kept visible: strict, so the test says when they are fixed.
+KNOWN = {
+    "dinov2_b14": "keras-hub's DINOV2 embeddings save a trained interpolated position embedding only "
+    "as a bicubic back-interpolation into the 518-px table and re-interpolate it on load "
+    "(keras_hub/src/models/dinov2/dinov2_layers.py save_own_variables / load_own_variables): lossy, so "
+    "a trained DINOv2 reloads with other probabilities (max difference 5e-3 after one SGD step)",
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN[n])) if n in KNOWN else n
+    for n in models.names()
+])
 def test_every_model_saves_reloads_explains_exports_and_predicts(name, sample, tmp_path):
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     root, rows = sample

@@ -497,12 +497,13 @@ def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a finished run directory (holds best.keras)")
     p.add_argument("--format", choices=["savedmodel", "keras"], default="savedmodel")
     p.add_argument("--out", default=None, help="destination (default: RUN_DIR/export/...)")
+    p.add_argument("--force", action="store_true", help="replace an existing export at the destination")
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from breastcam.export import export_run
 
-    print(export_run(args.run_dir, args.format, args.out))
+    print(export_run(args.run_dir, args.format, args.out, force=args.force))
     return 0
 
 

@@ -69,9 +69,9 @@ def run_demo(
     run_dir = run(demo_config(out, split_csv, data_root, epochs=epochs, image_size=image_size), verbose=verbose)
     metrics = evaluate_run(run_dir)
 
-    import keras
+    from breastcam.models import load_model
 
-    model = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
+    model = load_model(run_dir / "best.keras")
     test = split[split["split"] == "test"].head(n_explain)
     explain_dir = run_dir / "explanations"
     explain_files(

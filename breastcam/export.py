@@ -27,8 +27,10 @@ from breastcam.errors import MissingFileError, ModelFileError
 from breastcam.data.decode import read_image
 from breastcam.data.pipeline import resize_image
 from breastcam.data.preprocess import get_preprocessor
+from breastcam.errors import RunStateError
 from breastcam.explain import get_cam
 from breastcam.explain.dtgradcam_graph import dtgradcam_graph
+from breastcam.models import load_model
 
 METADATA = "breastcam.json"
 
@@ -49,9 +51,14 @@ def export_model(
     preprocessing: str,
     format: str = "savedmodel",
     cam_params: dict | None = None,
+    force: bool = False,
 ) -> Path:
-    """Export ``model`` to ``out`` (a directory for SavedModel, a ``.keras`` file otherwise)."""
-    out = Path(out)
+    """Export ``model`` to ``out`` (a directory for SavedModel, a ``.keras`` file otherwise).
+
+    An existing ``out`` is refused (:class:`RunStateError`) unless ``force``; even then only a
+    previous export is replaced, never an unrelated folder.
+    """
+    out = _destination(out, format)
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     cam_params = {"version": 2, "n_samples": 8, "sigma": 0.1, "kernel_size": None, "seed": 0,
                   "average": "raw",  # paper 001 eq. 8
@@ -65,14 +72,14 @@ def export_model(
         "model_name": model.name,
     }
     if format == "keras":
-        if out.suffix != ".keras":
-            out = out.with_suffix(".keras")
+        _check_destination(out, force, directory=False)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
         out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
         return out
     if format != "savedmodel":
         raise ModelFileError(f"format={format!r}; choose savedmodel or keras")
+    _check_destination(out, force, directory=True)
 
     preprocess = get_preprocessor(preprocessing)
     cam = get_cam("dtgradcam", model, **cam_params)
@@ -88,25 +95,63 @@ def export_model(
         input_signature=[spec],
     )
     archive.add_endpoint("explain", lambda images: explain_fn(preprocess(images)), input_signature=[spec])
+    # Written beside ``out`` first, so a failed export never destroys the previous one.
+    staging = out.with_name(f".{out.name}.partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    archive.write_out(str(staging), verbose=False)
+    (staging / METADATA).write_text(json.dumps(meta, indent=2))
     if out.exists():
         shutil.rmtree(out)
-    archive.write_out(str(out), verbose=False)
-    (out / METADATA).write_text(json.dumps(meta, indent=2))
+    staging.rename(out)
     return out
 
 
+def _check_destination(out: Path, force: bool, *, directory: bool) -> None:
+    """Refuse to overwrite ``out`` unless ``force`` and it is a previous breastcam export."""
+    if not out.exists():
+        return
+    if not force:
+        raise RunStateError(
+            f"export destination {out} already exists; pass --force (force=True) to replace it, "
+            "or choose another --out"
+        )
+    if directory:
+        ours = out.is_dir() and ((out / METADATA).is_file() or (out / "saved_model.pb").is_file()
+                                 or not any(out.iterdir()))
+    else:
+        ours = out.is_file() and out.suffix == ".keras"
+    if not ours:
+        raise RunStateError(
+            f"export destination {out} exists and is not a breastcam "
+            f"{'SavedModel export' if directory else '.keras file'}: --force replaces only a "
+            "previous export; choose another --out"
+        )
+
+
+def _destination(out: str | Path, format: str) -> Path:
+    out = Path(out)
+    return out.with_suffix(".keras") if format == "keras" and out.suffix != ".keras" else out
+
+
 def export_run(run_dir: str | Path, format: str = "savedmodel", out: str | Path | None = None,
-               cam_params: dict | None = None) -> Path:
-    """Export a run's best checkpoint; default destination ``<run_dir>/export/``."""
+               cam_params: dict | None = None, force: bool = False) -> Path:
+    """Export a run's best checkpoint; default destination ``<run_dir>/export/``.
+
+    An existing destination is refused unless ``force`` (see :func:`export_model`).
+    """
     run_dir = Path(run_dir)
     best = run_dir / "best.keras"
     if not best.exists():
         raise MissingFileError(f"{best} not found: train the run first (breastcam train)")
     meta = run_metadata(run_dir)
-    model = keras.models.load_model(best, safe_mode=True)
     default = run_dir / "export" / ("savedmodel" if format == "savedmodel" else "model.keras")
-    return export_model(model, out or default, class_names=meta["class_names"],
-                        preprocessing=meta["preprocessing"], format=format, cam_params=cam_params)
+    out = _destination(out or default, format)
+    _check_destination(out, force, directory=format != "keras")  # before the slow load
+    model = load_model(best)
+    return export_model(model, out, class_names=meta["class_names"],
+                        preprocessing=meta["preprocessing"], format=format, cam_params=cam_params,
+                        force=force)
 
 
 class Predictor:
@@ -120,7 +165,7 @@ class Predictor:
             self.model = None
         elif path.suffix == ".keras":
             meta_path = path.with_suffix(".json")
-            self.model = keras.models.load_model(path, safe_mode=True)
+            self.model = load_model(path)
             self.saved = None
         else:
             raise MissingFileError(f"{path}: expected an exported SavedModel directory or a .keras file")

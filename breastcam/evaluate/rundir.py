@@ -96,18 +96,6 @@ def _preprocessing(run_dir: Path, cfg: dict) -> str:
     return models.spec((cfg.get("model") or {})["name"]).preprocessing
 
 
-def load_model(path: str | Path):
-    """``keras.models.load_model(path, safe_mode=True)`` with breastcam's custom layers known."""
-    import keras
-
-    from breastcam import models
-
-    models.names()  # importing the model families registers their custom layers
-    if not Path(path).is_file():
-        raise MissingFileError(f"model file {path} not found (did training finish?)")
-    return keras.models.load_model(path, safe_mode=True)
-
-
 def predict_run(
     run_dir: str | Path,
     *,
@@ -146,7 +134,12 @@ def predict_run(
         batch_size=int(batch_size or train.get("batch_size") or 32), shuffle=False, stain=stain,
         label_mode="sparse", num_classes=len(class_names),
     )
-    model = load_model(run_dir / model_file)
+    from breastcam.models import load_model
+
+    model_path = run_dir / model_file
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model file {model_path} not found (did training finish?)")
+    model = load_model(model_path)
     y_prob, y_true = predict_dataset(model, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
         raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")

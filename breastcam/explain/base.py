@@ -40,7 +40,7 @@ def find_layer_name(model: keras.Model, layer: str | None) -> str:
         from breastcam.models import cam_layer
 
         return cam_layer(model)
-    except (ValueError, KeyError, ImportError):
+    except (ValueError, KeyError):  # not a registered model (a broken registry raises)
         pass
     for candidate in reversed(model.layers):
         try:

@@ -50,20 +50,9 @@ def load_model(
         return model
     from breastcam import models as registry
 
-    registry.names()  # imports every family: registers the custom layers a .keras file needs
     path = Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
-        if not path.exists():
-            raise MissingFileError(f"model file {path} does not exist")
-        try:
-            return keras.saving.load_model(path, safe_mode=True)
-        except Exception as err:  # Keras: ValueError/TypeError/OSError, messages without the file
-            first = str(err).strip().split("\n")[0]
-            raise ModelFileError(
-                f"cannot load model file {path}: {first} Only models of breastcam's registry "
-                "(plain Keras layers and breastcam's registered layers, no Lambda layers) load "
-                "safely; rebuild the model with `breastcam train` or pass a registry name."
-            ) from err
+        return registry.load_model(path)  # clear errors for a missing or foreign file
     if str(model) not in registry.names():
         raise ConfigError(
             f"--model {model!r} is neither an existing .keras file nor a registered model name "

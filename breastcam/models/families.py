@@ -1,11 +1,18 @@
-"""Imports every model-family module so that their ``@register`` decorators run."""
+"""The model-family modules: importing one runs its ``@register`` decorators.
 
-# Each import registers that family's builders; order is irrelevant.
-from breastcam.models import ernet  # noqa: F401  ERNet-18/34/50/101 (paper B)
-from breastcam.models import transformers  # noqa: F401  ViT-B/16, Swin-B, DINOv2 ViT-B/14 (paper A)
-from breastcam.models import resnet  # noqa: F401  resnet50, resnet50_frozen10 (papers A, C)
-from breastcam.models import dala  # noqa: F401  dalaresnet50 (paper A)
-from breastcam.models import seresnet  # noqa: F401  seresnet50 (paper A baseline)
-from breastcam.models import vgg_inception  # noqa: F401  vgg16_inception / VGGIN-Net (paper A baseline)
-from breastcam.models import baselines  # noqa: F401  densenet121, vgg16, vgg19, mobilenetv2, efficientnetb7
-from breastcam.models import tiny  # noqa: F401  tinycnn (smoke runs, distribution tests; no paper)
+The registry imports each in turn (:func:`breastcam.models.registry.names`) and stops with an
+error naming the family that failed, so a missing dependency never shows as a shorter model
+list. A new family is one more entry here.
+"""
+
+#: module under ``breastcam.models`` -> what it registers. Order is irrelevant.
+FAMILIES: dict[str, str] = {
+    "ernet": "ERNet-18/34/50/101 (paper B)",
+    "transformers": "ViT-B/16, Swin-B, DINOv2 ViT-B/14 (paper A; needs keras-hub)",
+    "resnet": "resnet50, resnet50_frozen10 (papers A, C)",
+    "dala": "dalaresnet50 (paper A)",
+    "seresnet": "seresnet50 (paper A baseline)",
+    "vgg_inception": "vgg16_inception / VGGIN-Net (paper A baseline)",
+    "baselines": "densenet121, vgg16, vgg19, mobilenetv2, efficientnetb7",
+    "tiny": "tinycnn (smoke runs, distribution tests; no paper)",
+}

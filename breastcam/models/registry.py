@@ -9,11 +9,12 @@ layers, so any inner output is reachable for CAM methods).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Callable
 
 import keras
 
-from breastcam.errors import ConfigError
+from breastcam.errors import BreastcamError, ConfigError
 
 Builder = Callable[..., keras.Model]
 
@@ -34,8 +35,18 @@ class ModelSpec:
     # Used by `cam_layer(model)` when the model lacks `cam_layer` (an option moved or removed
     # it, e.g. DALAResNet50 with its attention module before stage 4).
     cam_layer_fallback: str | None = None
+    # A small model of the same structure for quick end-to-end checks (tests, smoke runs):
+    # ``input_shape`` plus builder options. Empty: the registered options at SMALL_INPUT_SHAPE.
+    small: dict = dataclasses.field(default_factory=dict)
+
+    def small_config(self) -> tuple[tuple[int, int, int], dict]:
+        """``(input_shape, options)`` of :attr:`small`, for ``build(name, n, shape, **options)``."""
+        options = dict(self.small)
+        return tuple(options.pop("input_shape", SMALL_INPUT_SHAPE)), options
 
 
+#: Input of the small models when a family declares nothing smaller (every CNN accepts it).
+SMALL_INPUT_SHAPE = (64, 64, 3)
 _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED = False
 
@@ -50,6 +61,7 @@ def register(
     published_params: dict[int, int] | None = None,
     source: str = "",
     cam_layer_fallback: str | None = None,
+    small: dict | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder`` under ``name``."""
 
@@ -66,20 +78,57 @@ def register(
             published_params=dict(published_params or {}),
             source=source,
             cam_layer_fallback=cam_layer_fallback,
+            small=dict(small or {}),
         )
         return builder
 
     return wrap
 
 
+class ModelFamilyImportError(BreastcamError, ImportError):
+    """A model-family module failed to import, so its models (and custom layers) are missing."""
+
+
+_FAMILY_ERROR: ModelFamilyImportError | None = None
+_LOADING = False
+
+
 def _load_families() -> None:
-    # Importing a family module registers its builders; done lazily so that
-    # `import breastcam.models` stays cheap and import cycles are impossible.
-    global _LOADED
-    if _LOADED:
+    """Import every family module (their ``@register`` calls fill the registry), or raise.
+
+    Lazy so that ``import breastcam.models`` stays cheap and import cycles are impossible. The
+    registry counts as loaded only once every family imported: a failure raises
+    :class:`ModelFamilyImportError` naming the family and why, now and on every later call,
+    instead of a silently shorter model list.
+    """
+    global _LOADED, _LOADING
+    if _LOADED or _LOADING:  # _LOADING: a family module asked the registry while importing
         return
+    if _FAMILY_ERROR is not None:
+        raise _FAMILY_ERROR
+    from breastcam.models.families import FAMILIES
+
+    _LOADING = True
+    try:
+        _import_families(FAMILIES)
+    finally:
+        _LOADING = False
     _LOADED = True
-    from breastcam.models import families  # noqa: F401
+
+
+def _import_families(families: dict[str, str]) -> None:
+    global _FAMILY_ERROR
+    for module, holds in families.items():
+        try:
+            importlib.import_module(f"breastcam.models.{module}")
+        except Exception as err:  # noqa: BLE001 - any failure leaves the registry incomplete
+            _FAMILY_ERROR = ModelFamilyImportError(
+                f"model family breastcam.models.{module} ({holds}) failed to import: "
+                f"{type(err).__name__}: {err}. Its models cannot be built or loaded. Way forward: "
+                "install breastcam's requirements into this environment (pip install -e . from "
+                "the checkout), then retry."
+            )
+            raise _FAMILY_ERROR from err
 
 
 def names() -> list[str]:

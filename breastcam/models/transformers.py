@@ -209,6 +209,7 @@ _SOURCE_A = "paper 000 Table 7 / paper 001 Tables IX-X (BreakHis 2, Mini-DDSM 3,
     preprocessing="minus_one_one",
     paper="A",
     published_params={2: 51_375_106, 3: 51_376_131, 4: 51_385_352},
+    small=dict(input_shape=(32, 32, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32),
     source=_SOURCE_A + "; these do NOT fit ViT-B/16 (85.8 M backbone): the +1,025 per class "
     "points to a 1,024-wide final layer, so the paper's 'ViT' was some other configuration "
     "(width 1024, 4 blocks, patch 16 fits the 2- and 3-class counts exactly: "
@@ -225,6 +226,7 @@ def vit_b16(num_classes, input_shape, weights, **options):
     preprocessing="torch",
     paper="A",
     published_params={2: 86_745_274, 3: 86_746_299, 4: 86_753_470},
+    small=dict(input_shape=(32, 32, 3), embed_dim=8, depths=(2, 1), num_heads=(1, 2), window_size=4),
     source=_SOURCE_A + "; 2 and 3 classes equal keras-hub's Swin-B backbone + Dense exactly "
     "(the 4-class figure is 6,146 above that, a misprint or another head)",
 )
@@ -239,6 +241,8 @@ def swin(num_classes, input_shape, weights, **options):
     preprocessing="torch",
     paper="A",
     published_params={2: 86_582_018, 3: 86_582_787, 4: 86_583_556},
+    small=dict(input_shape=(28, 28, 3), patch_size=7, num_layers=1, num_heads=2, hidden_dim=16,
+               intermediate_dim=32),
     source=_SOURCE_A + "; equal to keras-hub's DINOv2 ViT-B/14 + Dense exactly when its "
     "224-px interpolated position-embedding copy (257 x 768, a derived buffer) is not counted",
 )

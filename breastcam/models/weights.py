@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 import socket
 import traceback
 import urllib.error
@@ -28,6 +27,7 @@ from typing import Callable
 import keras
 
 from breastcam.errors import BreastcamError, MissingFileError, ModelFileError
+from breastcam.models.loading import load_weights_file
 
 #: Seconds one network operation of a weights download may block before it counts as failed.
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -195,19 +195,7 @@ def apply_weights(
         return model
     path = _check_weights_path(weights)
     legacy_h5 = path.suffix in (".h5", ".hdf5") and not path.name.endswith(".weights.h5")
-    try:
-        if legacy_h5:
-            # Keras' cached ImageNet files (e.g. resnet50_..._notop.h5): by layer name, layers
-            # whose shapes differ (a new head) keep their own weights.
-            model.load_weights(str(path), by_name=True, skip_mismatch=True)
-        else:
-            with warnings.catch_warnings():  # one line per layer of a file that does not fit
-                warnings.filterwarnings("ignore", message="Skipping nested container")
-                model.load_weights(str(path))
-    except (ValueError, KeyError, OSError) as err:
-        detail = str(err).split(" List of objects")[0][:300]  # Keras lists every layer
-        raise ModelFileError(
-            f"weights file {str(path)!r} does not fit model {model.name!r}: {detail} Give "
-            "weights saved from the same model (e.g. a run's last.weights.h5), or weights=None."
-        ) from err
-    return model
+    # Keras' cached ImageNet files (e.g. resnet50_..._notop.h5) load by layer name: layers whose
+    # shapes differ (a new head) keep their own weights. Keras 3 files load strictly.
+    by_name = {"by_name": True, "skip_mismatch": True} if legacy_h5 else {}
+    return load_weights_file(model, path, **by_name)

@@ -219,7 +219,8 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.data.preprocess import get_preprocessor
-    from breastcam.evaluate.rundir import load_model, read_run_config
+    from breastcam.evaluate.rundir import read_run_config
+    from breastcam.models import load_model
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics
     from breastcam.report.cam_grid import cam_grid
     import tensorflow as tf

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from breastcam import models
 from breastcam.cli import main
 from breastcam.evaluate import aggregate_runs, classification_metrics, compare_runs, evaluate_run
 from breastcam.evaluate.metrics import HEADLINE_METRICS
@@ -95,7 +96,7 @@ def test_evaluate_run_writes_predictions_metrics_and_figures(runs, dataset):
                                       "prediction_index", "correct", "prob_benign", "prob_malignant"]
     assert "patient_id" in pred.columns and len(pred) == 12
     # Row order and values: the model applied by hand to each file.
-    model = keras.models.load_model(run_a / "best.keras")
+    model = models.load_model(run_a / "best.keras")
     images = np.stack([cv2.imread(str(root / p))[..., ::-1] for p in pred["path"]]) / 255.0
     np.testing.assert_allclose(pred[["prob_benign", "prob_malignant"]], model.predict(images, verbose=0),
                                atol=1e-5)

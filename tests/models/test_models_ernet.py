@@ -206,7 +206,7 @@ def test_keras_file_round_trip_safe_mode(ernet18_trained_looking, tmp_path):
     model = ernet18_trained_looking
     path = tmp_path / "ernet18.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = models.load_model(path)
     assert loaded.name == "ernet18" and models.cam_layer(loaded) == "conv5_block2_out"
     x = _images()
     np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)

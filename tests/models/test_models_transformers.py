@@ -86,7 +86,7 @@ def test_small_model_round_trip_safe_mode_and_cam_gradient(name, tmp_path):
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = models.load_model(path)
     assert loaded.name == name
     np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
 

@@ -76,7 +76,7 @@ def test_models_zoo_builds_predicts_and_reloads(name, images, tmp_path):
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    reloaded = keras.models.load_model(path, safe_mode=True)
+    reloaded = models.load_model(path)
     assert reloaded.name == name and models.cam_layer(reloaded) == cam
     np.testing.assert_array_equal(np.asarray(reloaded(x, training=False)), probs)
 

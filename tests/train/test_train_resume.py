@@ -83,9 +83,9 @@ def _train(cfg, kill_epoch=-1):
 
 
 def _final_weights_digest(run_dir):
-    import keras
+    from breastcam.models import load_model
 
-    model = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
+    model = load_model(run_dir / "best.keras")
     model.load_weights(run_dir / "last.weights.h5")
     return np.concatenate([np.ravel(w) for w in model.get_weights()])
 

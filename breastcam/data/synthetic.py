@@ -15,6 +15,7 @@ compression level.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -44,13 +45,15 @@ def make_synthetic(
     images_per_patient: int = 4,
     image_size: tuple[int, int] = (128, 128),
     seed: int = 0,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Write the image set and its ``manifest.csv`` into ``out_dir``; return the manifest.
 
     Patients alternate between the classes (``P000`` benign, ``P001`` malignant, ...), so the
     classes are balanced for an even ``n_patients``. Files are ``<label>/<patient>_<k>.png``;
     the manifest has ``path`` (relative to ``out_dir``), ``label``, ``label_index``,
-    ``patient_id`` and ``magnification`` (40 for all). ``image_size`` is (height, width).
+    ``patient_id`` and ``magnification`` (40 for all). ``image_size`` is (height, width);
+    ``workers`` threads write the files (default: up to 8), with the same bytes as one.
     """
     if n_patients < 2:
         raise DataError(f"n_patients must be at least 2 (one per class), got {n_patients}")
@@ -63,26 +66,24 @@ def make_synthetic(
     out = Path(out_dir)
     for label in CLASSES:
         (out / label).mkdir(parents=True, exist_ok=True)
-    rows = []
-    for patient in range(n_patients):
+
+    def write(patient: int, k: int) -> dict:
         label_index = patient % 2
         label = CLASSES[label_index]
         patient_id = f"P{patient:03d}"
         # The patient's stain: a shade shared by all its images.
         stain_shift = np.random.default_rng([seed, patient]).normal(0.0, 6.0, size=3)
-        for k in range(images_per_patient):
-            rng = np.random.default_rng([seed, patient, k])
-            tile = _draw_tile(rng, label, (height, width), stain_shift)
-            rel = f"{label}/{patient_id}_{k:02d}.png"
-            ok = cv2.imwrite(
-                str(out / rel), tile[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESSION]
-            )
-            if not ok:
-                raise OSError(f"could not write {out / rel}")
-            rows.append(
-                dict(path=rel, label=label, label_index=label_index, patient_id=patient_id,
-                     magnification=40)
-            )
+        tile = _draw_tile(np.random.default_rng([seed, patient, k]), label, (height, width), stain_shift)
+        rel = f"{label}/{patient_id}_{k:02d}.png"
+        if not cv2.imwrite(str(out / rel), tile[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESSION]):
+            raise OSError(f"could not write {out / rel}")
+        return dict(path=rel, label=label, label_index=label_index, patient_id=patient_id, magnification=40)
+
+    # Every image has its own seed, so threads (OpenCV and NumPy release the GIL) change nothing
+    # but the time: a BreakHis-40X-sized set (1,995 tiles of 700x460) is minutes single-threaded.
+    jobs = [(patient, k) for patient in range(n_patients) for k in range(images_per_patient)]
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        rows = list(pool.map(lambda job: write(*job), jobs))
     df = pd.DataFrame(rows)
     df.to_csv(out / "manifest.csv", index=False)
     df.attrs["classes"] = list(CLASSES)

@@ -29,9 +29,13 @@ import keras
 import keras_hub
 
 from breastcam.errors import ConfigError
+from breastcam.models import dinov2_save
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.weights import WeightsUnavailableError, apply_weights
+
+
+dinov2_save.apply()  # keras-hub's DINOv2 reloads a trained model inexactly otherwise
 
 
 @keras.saving.register_keras_serializable(package="breastcam")

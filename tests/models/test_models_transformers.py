@@ -158,3 +158,24 @@ def test_bad_options_and_weights_are_refused(tmp_path):
         models.build("swin", 2, weights=str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="unknown option"):
         models.build("vit_b16", 2, input_shape=(32, 32, 3), patch_size=8, num_layers=1, not_an_option=1)
+
+
+def _embedding(model):
+    from keras_hub.src.models.dinov2.dinov2_layers import DINOV2Embedding
+
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras_hub.models.DINOV2Backbone))
+    return next(layer for layer in backbone._flatten_layers() if isinstance(layer, DINOV2Embedding))
+
+
+def test_dinov2_trained_position_embeddings_reload_exactly(tmp_path):
+    """keras-hub alone resamples a trained interpolated table twice on save/load (5e-3 off after
+    one step); breastcam.models.dinov2_save restores it as saved."""
+    model, shape = _small("dinov2_b14")
+    table = _embedding(model).interpolated_position_embeddings
+    assert tuple(table.shape) != tuple(_embedding(model).position_embeddings.shape)  # the lossy case
+    table.assign(np.random.default_rng(1).normal(0, 1, table.shape).astype("float32"))  # "trained"
+    x = _images(shape)
+    model.save(tmp_path / "d.keras")
+    loaded = models.load_model(tmp_path / "d.keras")
+    np.testing.assert_allclose(_embedding(loaded).interpolated_position_embeddings.numpy(), table.numpy(), atol=0)
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)

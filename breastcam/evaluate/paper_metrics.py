@@ -10,7 +10,8 @@ expressed through imbalanced-learn's ``average`` argument:
   ``micro`` (one-vs-rest counts pooled);
 - ``gmean_average``: imblearn's ``geometric_mean_score(average=...)``: ``multiclass`` is the
   geometric mean of the per-class recalls (imblearn's default), any other value is
-  ``sqrt(sensitivity * specificity)`` under that averaging;
+  ``sqrt(sensitivity * specificity)`` under that averaging, except ``classmean``: the mean
+  over classes of the per-class one-vs-rest G-means (and IBAs), tried for K > 2;
 - IBA is ``make_index_balanced_accuracy(alpha, squared)(geometric_mean_score)``: dominance =
   sensitivity - specificity under the same averaging (imblearn turns ``multiclass`` into
   ``macro`` there, so for two classes the default call gives IBA = G-mean exactly);
@@ -32,7 +33,9 @@ import numpy as np
 from breastcam.errors import ConfigError
 
 AVERAGES = ("binary", "abnormal", "macro", "weighted", "micro")
-GMEAN_AVERAGES = AVERAGES + ("multiclass",)
+# "classmean": the mean over classes of each class's one-vs-rest sqrt(sens_k * spec_k) (and of
+# each class's IBA) -- what a per-class report averaged afterwards gives; not an imblearn option.
+GMEAN_AVERAGES = AVERAGES + ("multiclass", "classmean")
 # Metrics a definition gives (the experiment metric names of experiments/README.md).
 PAPER_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1_minority",
                  "f1_weighted", "f1_positive", "g_mean", "iba")
@@ -71,6 +74,8 @@ class Definition:
         """How the definition reads as imbalanced-learn calls."""
         g = ("geometric mean of the per-class recalls (imblearn average='multiclass')"
              if self.gmean_average == "multiclass" else
+             "mean over classes of sqrt(sens_k*spec_k), one-vs-rest (IBA likewise per class)"
+             if self.gmean_average == "classmean" else
              f"sqrt(sens*spec), both {self.gmean_average}-averaged (imblearn "
              f"average='{self.gmean_average}')")
         text = (f"sens/spec/PPV/NPV {self.average}-averaged; G-mean = {g}; IBA alpha "
@@ -101,7 +106,8 @@ def candidate_definitions(n_classes: int, over_runs: bool = True) -> list[Defini
     out = []
     for runs in ((False, True) if over_runs else (False,)):
         for average in averages:
-            for gmean in dict.fromkeys([average, "multiclass"]):
+            extra = ["classmean"] if n_classes > 2 else []
+            for gmean in dict.fromkeys([average, "multiclass", *extra]):
                 for squared in (False, True):
                     out.append(Definition(average, gmean, squared, runs))
     return out
@@ -187,6 +193,14 @@ def definition_metrics(cm: np.ndarray, definition: Definition,
     if need & {"sensitivity", "specificity", "ppv", "npv"}:
         out.update(averaged_rates(cm, definition.average))
     if need & {"g_mean", "iba"}:
+        if definition.gmean_average == "classmean":
+            tp_, fp_, fn_, tn_ = _ovr(cm)
+            sens_k, spec_k = _div(tp_, tp_ + fn_), _div(tn_, tn_ + fp_)
+            g_k = np.sqrt(sens_k * spec_k)
+            out["g_mean"] = g_k.mean(axis=1)
+            score_k = g_k**2 if definition.iba_squared else g_k
+            out["iba"] = ((1.0 + definition.iba_alpha * (sens_k - spec_k)) * score_k).mean(axis=1)
+            return {m: out[m] for m in metrics}
         if definition.gmean_average == "multiclass":
             with np.errstate(divide="ignore"):
                 g = np.exp(np.mean(np.log(_div(tp, true)), axis=1))

@@ -113,9 +113,17 @@ def candidate_definitions(n_classes: int, over_runs: bool = True) -> list[Defini
     return out
 
 
-def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _div(num: np.ndarray, den: np.ndarray, undefined: float = 0.0) -> np.ndarray:
+    """``num / den``, ``undefined`` where ``den`` is 0: 0 for precision-like ratios (sklearn's
+    ``zero_division=0``), NaN for sensitivity / specificity (a rate of a class the matrix
+    lacks is undefined, not 0; ``paper_block`` turns it into ``None``)."""
     num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
-    return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    return np.divide(num, den, out=np.full(num.shape, float(undefined)), where=den > 0)
+
+
+def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    return {"sensitivity": _div(tp, tp + fn, np.nan), "specificity": _div(tn, tn + fp, np.nan),
+            "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
 
 
 def _ovr(cm: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -146,19 +154,18 @@ def averaged_rates(cm: np.ndarray, average: str) -> dict[str, np.ndarray]:
     if average == "binary":
         pos = cm.shape[-1] - 1
         tp, fp, fn, tn = tp[:, pos], fp[:, pos], fn[:, pos], tn[:, pos]
-        return {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-                "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
+        return _rates(tp, fp, fn, tn)
     if average == "micro":
         tp, fp, fn, tn = (v.sum(axis=1) for v in (tp, fp, fn, tn))
-        return {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-                "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
-    per = {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-           "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
+        return _rates(tp, fp, fn, tn)
+    per = _rates(tp, fp, fn, tn)
     if average == "macro":
         return {k: v.mean(axis=1) for k, v in per.items()}
     if average == "weighted":  # imblearn/sklearn: weights = true samples per class
         w = tp + fn
-        return {k: _div((v * w).sum(axis=1), w.sum(axis=1)) for k, v in per.items()}
+        # a class without true samples has weight 0 (its undefined sensitivity drops out)
+        return {k: _div((np.where(w > 0, v, 0.0) * w).sum(axis=1), w.sum(axis=1))
+                for k, v in per.items()}
     raise ConfigError(f"average {average!r}: choose from {AVERAGES}")
 
 
@@ -195,7 +202,7 @@ def definition_metrics(cm: np.ndarray, definition: Definition,
     if need & {"g_mean", "iba"}:
         if definition.gmean_average == "classmean":
             tp_, fp_, fn_, tn_ = _ovr(cm)
-            sens_k, spec_k = _div(tp_, tp_ + fn_), _div(tn_, tn_ + fp_)
+            sens_k, spec_k = _div(tp_, tp_ + fn_, np.nan), _div(tn_, tn_ + fp_, np.nan)
             g_k = np.sqrt(sens_k * spec_k)
             out["g_mean"] = g_k.mean(axis=1)
             score_k = g_k**2 if definition.iba_squared else g_k
@@ -203,7 +210,7 @@ def definition_metrics(cm: np.ndarray, definition: Definition,
             return {m: out[m] for m in metrics}
         if definition.gmean_average == "multiclass":
             with np.errstate(divide="ignore"):
-                g = np.exp(np.mean(np.log(_div(tp, true)), axis=1))
+                g = np.exp(np.mean(np.log(_div(tp, true, np.nan)), axis=1))
             dom_rates = averaged_rates(cm, "macro")  # imblearn: multiclass -> macro for IBA
         else:
             dom_rates = averaged_rates(cm, definition.gmean_average)
@@ -228,7 +235,8 @@ def paper_block(confusion: Sequence[Sequence[float]],
         d = parse_definition(d) if isinstance(d, str) else d
         values = definition_metrics(cm, d.single())
         out[d.name] = {"description": d.describe(),
-                       "metrics": {m: float(values[m][0]) for m in PAPER_METRICS}}
+                       "metrics": {m: float(values[m][0]) if np.isfinite(values[m][0]) else None
+                                   for m in PAPER_METRICS}}
     return out
 
 

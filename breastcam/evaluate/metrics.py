@@ -252,22 +252,24 @@ def classification_metrics(
     npv_k = _safe_div(tn, tn + fn)
     out["specificity_per_class"] = _per_class(names, spec_k)
     out["npv_per_class"] = _per_class(names, npv_k)
-    if binary:
-        sens, spec, _ = sensitivity_specificity_support(
-            y_true, y_pred, labels=labels, pos_label=pos, average="binary"
-        )
-        out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(prec[pos]),
-                   npv=float(npv_k[pos]))
-    else:
-        sens, spec, _ = sensitivity_specificity_support(
-            y_true, y_pred, labels=labels, average="macro"
-        )
-        out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(np.mean(prec)),
-                   npv=float(np.mean(npv_k)))
-
-    out["g_mean"] = float(geometric_mean_score(y_true, y_pred, **_gmean_average(k)))
-    out["iba"] = iba_score(y_true, y_pred, k, alpha=iba_alpha, squared=iba_squared)
     undefined = undefined_rates(support)
+    with warnings.catch_warnings():  # imblearn's "set to 0.0" warnings: replaced by ours below
+        if undefined:
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+        if binary:
+            sens, spec, _ = sensitivity_specificity_support(
+                y_true, y_pred, labels=labels, pos_label=pos, average="binary"
+            )
+            out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(prec[pos]),
+                       npv=float(npv_k[pos]))
+        else:
+            sens, spec, _ = sensitivity_specificity_support(
+                y_true, y_pred, labels=labels, average="macro"
+            )
+            out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(np.mean(prec)),
+                       npv=float(np.mean(npv_k)))
+        out["g_mean"] = float(geometric_mean_score(y_true, y_pred, **_gmean_average(k)))
+        out["iba"] = iba_score(y_true, y_pred, k, alpha=iba_alpha, squared=iba_squared)
     if undefined:
         absent = [n for n, c in zip(names, support) if c == 0]
         warnings.warn(f"{', '.join(sorted(undefined))} undefined: the test set has no images of "

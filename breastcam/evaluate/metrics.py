@@ -40,7 +40,12 @@ key                        meaning
 =========================  =====================================================================
 
 A metric that is undefined for the data (ROC-AUC when the truth holds one class) is ``None``.
-Divisions by zero (a class never predicted) count as 0, as sklearn's ``zero_division=0``.
+So are sensitivity, specificity, G-mean and IBA when the test set lacks the class they divide
+by (binary: no positives -> sensitivity, no negatives -> specificity; multi-class: a class
+without true samples), with an ``UndefinedMetricWarning``: imbalanced-learn returns 0 there
+(and, for a test set of negatives only, all predicted right, a specificity of 0 without a
+warning), which a report would show as a real failure. Divisions by zero in precision-like
+metrics (a class never predicted) count as 0, as sklearn's ``zero_division=0``.
 
 IBA: for binary problems G-mean and the dominance (sensitivity - specificity) are those of the
 positive class (imblearn ``average="binary", pos_label=<last class>``); for multi-class, imblearn's
@@ -65,6 +70,7 @@ from imblearn.metrics import (
     make_index_balanced_accuracy,
     sensitivity_specificity_support,
 )
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -165,6 +171,23 @@ def _gmean_average(n_classes: int) -> dict:
     return {"labels": list(range(n_classes)), "average": "multiclass"}
 
 
+def undefined_rates(true_counts: np.ndarray) -> set[str]:
+    """Which of sensitivity, specificity, G-mean, IBA the class counts leave undefined (0/0).
+
+    ``true_counts [K]``: true samples per class. Binary: sensitivity needs positives (the last
+    class), specificity negatives. Multi-class (one-vs-rest macro, G-mean of the recalls):
+    every class needs true samples; a class holding every sample leaves the others' recalls
+    undefined anyway. G-mean and IBA need both rates.
+    """
+    true_counts = np.asarray(true_counts)
+    if len(true_counts) == 2:
+        out = {"sensitivity"} if true_counts[1] == 0 else set()
+        out |= {"specificity"} if true_counts[0] == 0 else set()
+    else:
+        out = {"sensitivity", "specificity"} if np.any(true_counts == 0) else set()
+    return out | ({"g_mean", "iba"} if out else set())
+
+
 def _per_class(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
     return {name: float(v) for name, v in zip(names, values)}
 
@@ -229,21 +252,32 @@ def classification_metrics(
     npv_k = _safe_div(tn, tn + fn)
     out["specificity_per_class"] = _per_class(names, spec_k)
     out["npv_per_class"] = _per_class(names, npv_k)
-    if binary:
-        sens, spec, _ = sensitivity_specificity_support(
-            y_true, y_pred, labels=labels, pos_label=pos, average="binary"
-        )
-        out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(prec[pos]),
-                   npv=float(npv_k[pos]))
-    else:
-        sens, spec, _ = sensitivity_specificity_support(
-            y_true, y_pred, labels=labels, average="macro"
-        )
-        out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(np.mean(prec)),
-                   npv=float(np.mean(npv_k)))
-
-    out["g_mean"] = float(geometric_mean_score(y_true, y_pred, **_gmean_average(k)))
-    out["iba"] = iba_score(y_true, y_pred, k, alpha=iba_alpha, squared=iba_squared)
+    undefined = undefined_rates(support)
+    with warnings.catch_warnings():  # imblearn's "set to 0.0" warnings: replaced by ours below
+        if undefined:
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+        if binary:
+            sens, spec, _ = sensitivity_specificity_support(
+                y_true, y_pred, labels=labels, pos_label=pos, average="binary"
+            )
+            out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(prec[pos]),
+                       npv=float(npv_k[pos]))
+        else:
+            sens, spec, _ = sensitivity_specificity_support(
+                y_true, y_pred, labels=labels, average="macro"
+            )
+            out.update(sensitivity=float(sens), specificity=float(spec), ppv=float(np.mean(prec)),
+                       npv=float(np.mean(npv_k)))
+        out["g_mean"] = float(geometric_mean_score(y_true, y_pred, **_gmean_average(k)))
+        out["iba"] = iba_score(y_true, y_pred, k, alpha=iba_alpha, squared=iba_squared)
+    if undefined:
+        absent = [n for n, c in zip(names, support) if c == 0]
+        warnings.warn(f"{', '.join(sorted(undefined))} undefined: the test set has no images of "
+                      f"class(es) {absent} (0/0); reported as None, not imbalanced-learn's 0",
+                      UndefinedMetricWarning, stacklevel=2)
+        if binary:  # the rate that IS defined, from the counts (imblearn may give 0 here)
+            out["sensitivity"], out["specificity"] = float(rec[pos]), float(spec_k[pos])
+        out.update(dict.fromkeys(undefined))
 
     aucs = [
         float(roc_auc_score(y_true == c, y_prob[:, c])) if 0 < support[c] < len(y_true) else None
@@ -320,4 +354,7 @@ def confusion_metrics(
         g_mean=gmean_multi,  # for K = 2 equal to sqrt(sens * spec)
         iba=(1.0 + iba_alpha * (sens - spec)) * score,
     )
+    for b in np.flatnonzero((true == 0).any(axis=1)):  # as classification_metrics: undefined
+        for m in undefined_rates(true[b]):
+            out[m][b] = np.nan
     return out

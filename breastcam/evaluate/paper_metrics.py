@@ -10,7 +10,8 @@ expressed through imbalanced-learn's ``average`` argument:
   ``micro`` (one-vs-rest counts pooled);
 - ``gmean_average``: imblearn's ``geometric_mean_score(average=...)``: ``multiclass`` is the
   geometric mean of the per-class recalls (imblearn's default), any other value is
-  ``sqrt(sensitivity * specificity)`` under that averaging;
+  ``sqrt(sensitivity * specificity)`` under that averaging, except ``classmean``: the mean
+  over classes of the per-class one-vs-rest G-means (and IBAs), tried for K > 2;
 - IBA is ``make_index_balanced_accuracy(alpha, squared)(geometric_mean_score)``: dominance =
   sensitivity - specificity under the same averaging (imblearn turns ``multiclass`` into
   ``macro`` there, so for two classes the default call gives IBA = G-mean exactly);
@@ -32,7 +33,9 @@ import numpy as np
 from breastcam.errors import ConfigError
 
 AVERAGES = ("binary", "abnormal", "macro", "weighted", "micro")
-GMEAN_AVERAGES = AVERAGES + ("multiclass",)
+# "classmean": the mean over classes of each class's one-vs-rest sqrt(sens_k * spec_k) (and of
+# each class's IBA) -- what a per-class report averaged afterwards gives; not an imblearn option.
+GMEAN_AVERAGES = AVERAGES + ("multiclass", "classmean")
 # Metrics a definition gives (the experiment metric names of experiments/README.md).
 PAPER_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1_minority",
                  "f1_weighted", "f1_positive", "g_mean", "iba")
@@ -71,6 +74,8 @@ class Definition:
         """How the definition reads as imbalanced-learn calls."""
         g = ("geometric mean of the per-class recalls (imblearn average='multiclass')"
              if self.gmean_average == "multiclass" else
+             "mean over classes of sqrt(sens_k*spec_k), one-vs-rest (IBA likewise per class)"
+             if self.gmean_average == "classmean" else
              f"sqrt(sens*spec), both {self.gmean_average}-averaged (imblearn "
              f"average='{self.gmean_average}')")
         text = (f"sens/spec/PPV/NPV {self.average}-averaged; G-mean = {g}; IBA alpha "
@@ -101,15 +106,24 @@ def candidate_definitions(n_classes: int, over_runs: bool = True) -> list[Defini
     out = []
     for runs in ((False, True) if over_runs else (False,)):
         for average in averages:
-            for gmean in dict.fromkeys([average, "multiclass"]):
+            extra = ["classmean"] if n_classes > 2 else []
+            for gmean in dict.fromkeys([average, "multiclass", *extra]):
                 for squared in (False, True):
                     out.append(Definition(average, gmean, squared, runs))
     return out
 
 
-def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _div(num: np.ndarray, den: np.ndarray, undefined: float = 0.0) -> np.ndarray:
+    """``num / den``, ``undefined`` where ``den`` is 0: 0 for precision-like ratios (sklearn's
+    ``zero_division=0``), NaN for sensitivity / specificity (a rate of a class the matrix
+    lacks is undefined, not 0; ``paper_block`` turns it into ``None``)."""
     num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
-    return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    return np.divide(num, den, out=np.full(num.shape, float(undefined)), where=den > 0)
+
+
+def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    return {"sensitivity": _div(tp, tp + fn, np.nan), "specificity": _div(tn, tn + fp, np.nan),
+            "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
 
 
 def _ovr(cm: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -140,19 +154,18 @@ def averaged_rates(cm: np.ndarray, average: str) -> dict[str, np.ndarray]:
     if average == "binary":
         pos = cm.shape[-1] - 1
         tp, fp, fn, tn = tp[:, pos], fp[:, pos], fn[:, pos], tn[:, pos]
-        return {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-                "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
+        return _rates(tp, fp, fn, tn)
     if average == "micro":
         tp, fp, fn, tn = (v.sum(axis=1) for v in (tp, fp, fn, tn))
-        return {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-                "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
-    per = {"sensitivity": _div(tp, tp + fn), "specificity": _div(tn, tn + fp),
-           "ppv": _div(tp, tp + fp), "npv": _div(tn, tn + fn)}
+        return _rates(tp, fp, fn, tn)
+    per = _rates(tp, fp, fn, tn)
     if average == "macro":
         return {k: v.mean(axis=1) for k, v in per.items()}
     if average == "weighted":  # imblearn/sklearn: weights = true samples per class
         w = tp + fn
-        return {k: _div((v * w).sum(axis=1), w.sum(axis=1)) for k, v in per.items()}
+        # a class without true samples has weight 0 (its undefined sensitivity drops out)
+        return {k: _div((np.where(w > 0, v, 0.0) * w).sum(axis=1), w.sum(axis=1))
+                for k, v in per.items()}
     raise ConfigError(f"average {average!r}: choose from {AVERAGES}")
 
 
@@ -187,9 +200,17 @@ def definition_metrics(cm: np.ndarray, definition: Definition,
     if need & {"sensitivity", "specificity", "ppv", "npv"}:
         out.update(averaged_rates(cm, definition.average))
     if need & {"g_mean", "iba"}:
+        if definition.gmean_average == "classmean":
+            tp_, fp_, fn_, tn_ = _ovr(cm)
+            sens_k, spec_k = _div(tp_, tp_ + fn_, np.nan), _div(tn_, tn_ + fp_, np.nan)
+            g_k = np.sqrt(sens_k * spec_k)
+            out["g_mean"] = g_k.mean(axis=1)
+            score_k = g_k**2 if definition.iba_squared else g_k
+            out["iba"] = ((1.0 + definition.iba_alpha * (sens_k - spec_k)) * score_k).mean(axis=1)
+            return {m: out[m] for m in metrics}
         if definition.gmean_average == "multiclass":
             with np.errstate(divide="ignore"):
-                g = np.exp(np.mean(np.log(_div(tp, true)), axis=1))
+                g = np.exp(np.mean(np.log(_div(tp, true, np.nan)), axis=1))
             dom_rates = averaged_rates(cm, "macro")  # imblearn: multiclass -> macro for IBA
         else:
             dom_rates = averaged_rates(cm, definition.gmean_average)
@@ -214,7 +235,8 @@ def paper_block(confusion: Sequence[Sequence[float]],
         d = parse_definition(d) if isinstance(d, str) else d
         values = definition_metrics(cm, d.single())
         out[d.name] = {"description": d.describe(),
-                       "metrics": {m: float(values[m][0]) for m in PAPER_METRICS}}
+                       "metrics": {m: float(values[m][0]) if np.isfinite(values[m][0]) else None
+                                   for m in PAPER_METRICS}}
     return out
 
 
@@ -228,10 +250,12 @@ def paper_metric(metrics: Mapping, definition: str, metric: str) -> float | None
 # Each paper's definition, per kind of problem: what breastcam.report.metric_solver.choose finds
 # from the printed rows and the papers' own words (tests/report/test_report_metric_solver.py
 # checks the two agree; docs/METRIC_DEFINITIONS.md shows the evidence). Paper A's multi-class
-# entry is its stated G-mean ("the geometric mean of class accuracies", 001 Sec. IV-D) with
-# breastcam's one-vs-rest macro averaging: the multi-class rate search was not run to the end.
+# entry: only its BACH Table XII rows fit any candidate, and only with sensitivity, specificity,
+# PPV, NPV of Normal against the three other classes merged ("abnormal"); G-mean is its stated
+# "geometric mean of class accuracies". Its Table VIII rows (accuracy, F1, G-mean, IBA) and all
+# Mini-DDSM rows fit no candidate (docs/METRIC_DEFINITIONS.md).
 PAPER_DEFINITIONS: dict[str, dict[str, str]] = {
-    "A": {"binary": "binary, G:multiclass", "multiclass": "macro, G:multiclass"},
+    "A": {"binary": "binary, G:multiclass", "multiclass": "abnormal, G:multiclass"},
     "B": {"binary": "binary"},
     "C": {"binary": "binary"},
 }

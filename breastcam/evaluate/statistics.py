@@ -411,6 +411,28 @@ def runs_interval(values: Sequence[float], metric: str, *, confidence: float = 0
             "decisive": bool(decisive)}
 
 
+def pooled_bootstrap(y_trues: Sequence[Any], y_probs: Sequence[Any], *, n_bootstrap: int = 1000,
+                     seed: int = 0, confidence: float = 0.95,
+                     definitions: Sequence[str] = ()) -> dict[str, Any]:
+    """Percentile-bootstrap intervals over the POOLED test predictions of several runs.
+
+    The runs' (folds' / seeds') test predictions are concatenated and resampled as one set
+    (:func:`bootstrap_metrics`): a percentile interval of a proportion never leaves [0, 1],
+    whatever the number of runs, where a t-interval over 2 runs spans far beyond it. It
+    measures test-set sampling, not run-to-run training variation. Adds ``method`` (words).
+    """
+    if len(y_trues) != len(y_probs) or not y_trues:
+        raise DataError(f"pooled_bootstrap: {len(y_trues)} label arrays for {len(y_probs)} "
+                        "probability arrays (one of each per run, at least one run)")
+    y_true = np.concatenate([np.asarray(y) for y in y_trues])
+    y_prob = np.concatenate([np.asarray(p, dtype=np.float64) for p in y_probs])
+    out = bootstrap_metrics(y_true, y_prob, n_bootstrap=n_bootstrap, seed=seed,
+                            confidence=confidence, definitions=definitions)
+    out["method"] = (f"percentile bootstrap over the pooled test predictions of {len(y_trues)} "
+                     f"runs ({len(y_true)} images, {int(n_bootstrap)} resamples, seed {int(seed)})")
+    return out
+
+
 def bootstrap_method(metrics: Mapping[str, Any]) -> str:
     """How a ``metrics.json``'s ``ci`` was made, in words (from its ``bootstrap`` block)."""
     boot = metrics.get("bootstrap") or {}

@@ -28,7 +28,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -291,8 +291,11 @@ def _rates_to_cm(z: np.ndarray, k: int, shares: Sequence[float] | None) -> np.nd
     return share[:, :, None] * rows
 
 
-def check_rates(bounds: Mapping, definition: Definition, test: TestSet, *, starts: int = 6,
-                seed: int = 0) -> Fit:
+RATE_STARTS = 6  # seeded starts of the rate search (``--starts``): more starts, firmer misses
+
+
+def check_rates(bounds: Mapping, definition: Definition, test: TestSet, *,
+                starts: int | None = None, seed: int = 0) -> Fit:
     """Search per-class rates (class shares fixed when known) by least squares from seeded starts.
 
     The residuals are the distances outside each printed interval; the Jacobian is taken by
@@ -322,6 +325,7 @@ def check_rates(bounds: Mapping, definition: Definition, test: TestSet, *, start
         batch = z[None, :] + step * np.eye(n_free)
         return ((residuals(batch) - fun(z)[None, :]) / step).T
 
+    starts = RATE_STARTS if starts is None else starts
     rng = np.random.default_rng(seed)
     centre = float(np.mean([b[0] for b in bounds.values()]))
     diag = math.log(max(centre, 0.05) / max(1 - centre, 0.01) * (k - 1))
@@ -415,19 +419,50 @@ def check_row_all(bounds: Mapping, definitions: Sequence[Definition], test: Test
     return [results[k] for k in keys]
 
 
-def solve(groups: Sequence[TableGroup] = TABLE_GROUPS) -> pd.DataFrame:
-    """One row per (table group, published row, candidate definition): fits, method, witness."""
+def solve(groups: Sequence[TableGroup] = TABLE_GROUPS,
+          on_row: Callable[[list[dict]], None] | None = None) -> pd.DataFrame:
+    """One row per (table group, published row, candidate definition): fits, method, witness.
+
+    Rows are checked fewest metrics first, so that a definition a row misses on some of its
+    columns (say Table XII alone) is not searched again for the same row with more columns
+    (Tables VIII + XII): more columns can only take fits away. Such a miss is recorded with
+    method ``implied by <group>``; it is as strong as the miss it comes from (a proof for
+    ``integer`` and ``hull``, none found for ``rates``). ``on_row`` gets each row's results
+    as they are found (``--csv`` appends them, so a long run leaves what it has done).
+    """
+    items = [(group, row) for group in groups for row in observed_rows(group)]
+    items.sort(key=lambda item: len(item[1]["bounds"]))
+    misses: dict[tuple, list[tuple[frozenset, str, set[str]]]] = {}
     out = []
-    for group in groups:
-        for row in observed_rows(group):
-            test = test_set(group.paper, row["dataset"], row["subset"])
-            definitions = candidate_definitions(test.n_classes)
-            for d, fit in zip(definitions, check_row_all(row["bounds"], definitions, test)):
-                out.append({"group": group.label, "paper": group.paper, **{k: row[k] for k in ROW_KEY},
-                            "definition": d.name, "fits": fit.fits, "method": fit.method,
-                            "witness": fit.witness, "metrics": ",".join(row["bounds"]),
-                            "test_set": test.source})
-    return pd.DataFrame(out)
+    for group, row in items:
+        test = test_set(group.paper, row["dataset"], row["subset"])
+        definitions = candidate_definitions(test.n_classes)
+        key = (group.paper, *(row[k] for k in ROW_KEY))
+        metrics = frozenset(row["bounds"])
+        implied: dict[str, str] = {}
+        for other_metrics, label, missed in misses.get(key, []):
+            if other_metrics <= metrics:
+                implied.update({name: label for name in missed if name not in implied})
+        todo = [d for d in definitions if d.name not in implied]
+        fits = dict(zip([d.name for d in todo], check_row_all(row["bounds"], todo, test)))
+        done = []
+        for d in definitions:
+            fit = fits.get(d.name) or Fit(False, f"implied by {implied[d.name]}")
+            done.append({"group": group.label, "paper": group.paper, **{k: row[k] for k in ROW_KEY},
+                        "definition": d.name, "fits": fit.fits, "method": fit.method,
+                        "witness": fit.witness, "metrics": ",".join(row["bounds"]),
+                        "test_set": test.source})
+        out += done
+        if on_row is not None:
+            on_row(done)
+        missed = {d.name for d in definitions if (fits.get(d.name) or Fit(False, "")).fits is False}
+        misses.setdefault(key, []).append((metrics, group.label, missed))
+    order = {g.label: i for i, g in enumerate(groups)}
+    frame = pd.DataFrame(out)
+    if frame.empty:
+        return frame
+    return (frame.assign(_g=frame["group"].map(order)).sort_values("_g", kind="stable")
+            .drop(columns="_g").reset_index(drop=True))
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
@@ -504,7 +539,7 @@ STATED = {"A": lambda d: d.gmean_average == "multiclass",
 # --- the document -----------------------------------------------------------------------------
 
 
-def markdown(results: pd.DataFrame, skipped: Sequence[str] = ()) -> str:
+def markdown(results: pd.DataFrame, skipped: Sequence[str] = (), made_by: str = "") -> str:
     """docs/METRIC_DEFINITIONS.md: the result table, the choices and the inconsistent rows."""
     from breastcam.report.tables import to_markdown
 
@@ -516,7 +551,7 @@ def markdown(results: pd.DataFrame, skipped: Sequence[str] = ()) -> str:
         "",
         "Generated by `python -m breastcam.report.metric_solver --write docs/METRIC_DEFINITIONS.md`",
         "(`breastcam/report/metric_solver.py`); do not edit by hand.",
-        "",
+        *([f"This version: {made_by}", ""] if made_by else [""]),
         "Each published row (one model, one dataset / magnification, all its metric columns) is",
         "tested against each candidate definition: is there a confusion matrix that reproduces every",
         "printed column within its rounding? Cells: rows fitted / rows checked. Search methods:",
@@ -527,7 +562,14 @@ def markdown(results: pd.DataFrame, skipped: Sequence[str] = ()) -> str:
         "classes only). Definitions (`breastcam.evaluate.paper_metrics`): `binary` = positive class",
         "the last one; `abnormal` = first class against the others merged; `macro` / `weighted` /",
         "`micro` = one-vs-rest averaging (imblearn `average=`); `G:multiclass` = G-mean as the",
-        "geometric mean of per-class recalls (imblearn's default); IBA alpha 0.1.",
+        "geometric mean of per-class recalls (imblearn's default); `G:classmean` (three or more",
+        "classes) = the mean over classes of each class's one-vs-rest sqrt(sens x spec), IBA",
+        "likewise per class; otherwise G-mean = sqrt(sens x spec) under the row's averaging; IBA",
+        "alpha 0.1, `IBA squared` = imblearn's `squared=True`.",
+        "",
+        "A row's columns are checked fewest first: a definition a row misses on some of its",
+        "columns (e.g. Table XII alone) is recorded as missed (method `implied by ...`) for the",
+        "same row with more columns (Tables VIII + XII), which cannot fit where a part does not.",
         "",
         "Groups named `without F1` leave paper A's F1 pairs out: comparing them with the full",
         "groups shows whether the F1 columns, read as minority-class / weighted F1 (SPEC section",
@@ -554,6 +596,7 @@ def markdown(results: pd.DataFrame, skipped: Sequence[str] = ()) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global RATE_STARTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", help="write the Markdown result table to this file")
     parser.add_argument("--csv", help="also write every (row, definition) result to this CSV")
@@ -562,7 +605,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-csv", nargs="+",
                         help="render CSVs written by --csv instead of solving again")
     parser.add_argument("--only", nargs="+", help="solve only these groups (labels)")
+    parser.add_argument("--made-by", help="a line saying how this version was made (shown in it)")
+    parser.add_argument("--starts", type=int, default=RATE_STARTS,
+                        help=f"seeded starts of the rate search (default {RATE_STARTS})")
     args = parser.parse_args(argv)
+    RATE_STARTS = args.starts
     groups = [g for g in TABLE_GROUPS if (args.multiclass or g.label not in MULTICLASS_GROUPS)
               and (not args.only or g.label in args.only)]
     if args.from_csv:
@@ -572,13 +619,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = set(results["group"])
         groups = [g for g in TABLE_GROUPS if g.label in done]
     else:
-        results = solve(groups)
+        on_row = None
+        if args.csv:
+            Path(args.csv).unlink(missing_ok=True)
+
+            def on_row(done: list[dict]) -> None:
+                frame = pd.DataFrame(done)
+                frame.to_csv(args.csv, mode="a", header=not Path(args.csv).is_file(), index=False,
+                             lineterminator="\n")
+        results = solve(groups, on_row)
     skipped = [g.label for g in TABLE_GROUPS if g not in groups]
-    text = markdown(results, skipped)
+    text = markdown(results, skipped, args.made_by or "")
     if args.write:
         Path(args.write).write_text(text, encoding="utf-8")
-    if args.csv and not args.from_csv:
-        results.to_csv(args.csv, index=False, lineterminator="\n")
     print(text)
     return 0
 

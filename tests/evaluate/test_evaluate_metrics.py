@@ -155,3 +155,30 @@ def test_reliability_curve_bins_by_hand():
     curve4 = reliability_curve(y, p, n_bins=4)  # (.5,.75]: conf .6 acc .5; (.75,1]: conf .9 acc 1
     assert curve4["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
     assert curve4["mce"] == pytest.approx(0.1)
+
+
+def test_rates_of_an_absent_class_are_none_with_a_warning_not_imblearns_zero():
+    # imblearn 0.14 gives specificity 0.0 WITHOUT a warning for four negatives all predicted
+    # right (it should be 4 / 4), and 0.0 with a warning for a rate it cannot divide.
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from breastcam.evaluate.metrics import confusion_metrics
+    from breastcam.evaluate.paper_metrics import paper_block
+
+    negatives = np.tile([0.9, 0.1], (4, 1))
+    with pytest.warns(UndefinedMetricWarning, match="sensitivity.*class\\(es\\) \\['1'\\]"):
+        m = classification_metrics(np.zeros(4, int), negatives)
+    assert m["specificity"] == 1.0
+    assert m["sensitivity"] is None and m["g_mean"] is None and m["iba"] is None
+    with pytest.warns(UndefinedMetricWarning, match="specificity"):
+        m = classification_metrics(np.ones(4, int), negatives[:, ::-1])
+    assert m["sensitivity"] == 1.0 and m["specificity"] is None
+    with pytest.warns(UndefinedMetricWarning):  # three classes, class 2 absent
+        m3 = classification_metrics([0, 0, 1, 1], np.eye(3)[[0, 0, 1, 1]] * 0.8 + 0.2 / 3)
+    assert m3["sensitivity"] is None and m3["g_mean"] is None and m3["accuracy"] == 1.0
+    fast = confusion_metrics(np.array([[4, 0], [0, 0]]), minority=0)  # the bootstrap's path
+    assert fast["specificity"][0] == 1.0 and np.isnan(fast["sensitivity"][0])
+    assert np.isnan(fast["g_mean"][0]) and np.isnan(fast["iba"][0])
+    block = paper_block([[4, 0], [0, 0]], ["binary"])["binary"]["metrics"]
+    assert block["specificity"] == 1.0 and block["sensitivity"] is None and block["g_mean"] is None
+    assert block["ppv"] == 0.0  # precision-like: sklearn's zero_division=0, as documented

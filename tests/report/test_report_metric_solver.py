@@ -117,3 +117,43 @@ def test_inconsistent_keys_for_the_report():
     # Table XI alone is one binary matrix of the 599 test images: nothing to flag
     alone = rows[rows["table"] == "XI"]
     assert ms.inconsistent_keys(alone, "A") == {}
+
+
+def test_rate_search_tells_the_class_mean_gmean_from_imblearns():
+    # [[6, 2, 2], [2, 6, 2], [2, 2, 6]]: every recall .6, every one-vs-rest specificity 16/20 = .8.
+    # imblearn's G-mean (geometric mean of recalls) is .600; the mean over classes of
+    # sqrt(sens_k spec_k) is sqrt(.48) = .693; IBA of the class mean (1 + .1 (.6 - .8)) .693 = .679.
+    cm = [[6, 2, 2], [2, 6, 2], [2, 2, 6]]
+    right = Definition("macro", "classmean")
+    got = definition_metrics(cm, right)
+    assert got["g_mean"][0] == pytest.approx(0.48 ** 0.5) and got["iba"][0] == pytest.approx(0.98 * 0.48 ** 0.5)
+    assert right in ms.candidate_definitions(3) and right not in ms.candidate_definitions(2)
+    test = ms.TestSet(3, (1 / 3, 1 / 3, 1 / 3))
+    bounds = _bounds(accuracy=0.600, sensitivity=0.600, specificity=0.800, g_mean=0.693, iba=0.679)
+    fit = ms.check_rates(bounds, right, test)
+    assert fit.fits is True
+    witness = definition_metrics(fit.witness, right)
+    assert all(lo <= witness[m][0] <= hi for m, (_, lo, hi) in bounds.items())
+    # the geometric mean of recalls never exceeds their mean (= macro sensitivity .600): .693
+    # is out of reach of imblearn's G-mean, whatever the matrix
+    assert ms.check_rates(bounds, Definition("macro", "multiclass"), test, starts=2).fits is False
+
+
+def test_paper_a_multiclass_choice_fits_its_bach_table_xii_row():
+    # BACH, SE-ResNet50, Table XII: sensitivity .771, specificity .768, PPV .909, NPV .527.
+    # Normal against the three other classes merged gives a matrix (PPV high, NPV low: three
+    # quarters of the images are "abnormal"); one-vs-rest macro averaging of 4 balanced classes
+    # cannot (its PPV and NPV average near the sensitivity and specificity, not .909 / .527).
+    from breastcam.evaluate.paper_metrics import PAPER_DEFINITIONS
+
+    group = next(g for g in ms.TABLE_GROUPS if g.label == "001 Table XII")
+    row = next(r for r in ms.observed_rows(group)
+               if r["model"] == "seresnet50" and r["dataset"] == "bach")
+    test = ms.test_set("A", "bach", "all")
+    chosen = parse_definition(PAPER_DEFINITIONS["A"]["multiclass"])
+    assert chosen.average == "abnormal"
+    fit = ms.check_rates(row["bounds"], chosen, test)
+    assert fit.fits is True
+    got = definition_metrics(fit.witness, chosen)
+    assert all(lo <= got[m][0] <= hi for m, (_, lo, hi) in row["bounds"].items())
+    assert ms.check_rates(row["bounds"], Definition("macro", "macro"), test, starts=2).fits is False

@@ -95,3 +95,29 @@ def test_reproduce_collect_two_folds_interval_in_range_and_paper_values(tmp_path
     assert not sens["ci_decisive"] and "fewer than 3 runs" in sens["ci_method"]
     assert sens["value"] == pytest.approx(0.125)
     assert sens["paper_value"] == pytest.approx(0.225)  # mean of the per-run paper values
+
+
+def test_reproduce_collect_two_folds_get_the_pooled_bootstrap_beside_the_t_interval(tmp_path):
+    # Two folds: the t-interval is flagged (fewer than 3 runs), so the interval shown and
+    # judged is the percentile bootstrap over both folds' pooled predictions, inside [0, 1].
+    exp = load_experiment("ernet-breakhis")
+    groups = {}
+    for fold, sens in enumerate([0.0, 0.25]):
+        d = tmp_path / f"fold_{fold}"
+        d.mkdir()
+        m = _metrics(0.5) | {"sensitivity": sens, "class_names": ["benign", "malignant"],
+                             "bootstrap": {"n_bootstrap": 200, "seed": 5}}
+        (d / "metrics.json").write_text(json.dumps(m))
+        truth = [0, 1, 1, 1, 1, 0, 0, 1]
+        pred = [0, 0, 0, 0, 1, 1, 0, 0] if fold else [0, 0, 0, 0, 0, 0, 0, 0]
+        pd.DataFrame({"truth_index": truth, "prob_benign": [1.0 - p for p in pred],
+                      "prob_malignant": [float(p) for p in pred]}).to_csv(d / "predictions.csv")
+        groups.setdefault(("40", "ernet", "ernet50"), []).append(d)
+    table = collect(SimpleNamespace(experiment=exp, report_by=None),
+                    SimpleNamespace(groups=groups)).set_index("metric")
+    sens = table.loc["sensitivity"]
+    assert 0.0 <= sens["ci_low"] <= sens["ci_high"] <= 1.0 and sens["ci_high"] < 1.0
+    assert sens["ci_decisive"]
+    assert sens["ci_method"].startswith("percentile bootstrap over the pooled test predictions "
+                                        "of 2 runs (16 images, 200 resamples, seed 5)")
+    assert "beside it, t-interval of the mean of 2 runs" in sens["ci_method"]

@@ -118,7 +118,10 @@ def op_profile(files: list[str], reps: int = 10) -> list[tuple[str, float]]:
         ("read_file", tf.io.read_file, [tf.constant(f) for f in files]),
         ("format/truncation routing (decode._tf_route)", decode._tf_route, data),
         ("decode_png", lambda d: tf.io.decode_png(d, channels=3), data),
-        ("decode_tf: read_file + routing + decode", decode.decode_tf, [tf.constant(f) for f in files]),
+        ("decode_tf: read_file + per-file routing (tf.cond) + decode", decode.decode_tf,
+         [tf.constant(f) for f in files]),
+        ("decode_as(route='png'): read_file + end-marker Assert + decode_png",
+         lambda p: decode.decode_as(p, "png"), [tf.constant(f) for f in files]),
         ("resize bilinear, no antialias", lambda x: tf.image.resize(x, SIZE), images),
         ("resize bilinear, antialias", lambda x: tf.image.resize(x, SIZE, antialias=True), images),
         ("round + cast to uint8 (of the resized image)",
@@ -188,7 +191,7 @@ def bench_augmented(files: list[str], epochs: int) -> list[dict]:
         runs = [timed(ds, fn) for _ in range(epochs)]
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
-        rows.append({"recipe": name, "where": where, "rate": len(files) / wall,
+        rows.append({"recipe": name, "where": where, "rate": len(files) / wall, "entries": len(files),
                      "cpu_ms": 1000 * cpu / len(files), "note": note})
         print(f"  {name} ({where}): {rows[-1]['rate']:.0f} img/s", flush=True)
 
@@ -289,7 +292,9 @@ def write_report(path: Path, uncached: dict, profile, large, augmented, loads, a
         lines.append("| (no synthetic trees given: `--synth DIR`) | | | | |")
     lines += [
         "", f"## 4. Augmented cached epochs (cache=\"memory\", epochs 2+, median of {args.epochs})",
-        "", f"{n} entries of the same PNGs, batches of {BATCH}.", "",
+        "", f"{augmented[0]['entries'] if augmented else 0} entries of the same PNGs, batches of "
+        f"{BATCH}; the host recipes run in `make_dataset`'s augmenting map (sequential: the "
+        "augmenters' seeded state advances batch by batch).", "",
         "| recipe | where | img/s | CPU ms/img | note |", "|---|---|---:|---:|---|",
     ]
     lines += [f"| {r['recipe']} | {r['where']} | {r['rate']:.0f} | {r['cpu_ms']:.2f} | {r['note']} |"
@@ -306,11 +311,14 @@ def write_report(path: Path, uncached: dict, profile, large, augmented, loads, a
         f"- command: `python benchmarks/pipeline.py --entries {n} --rounds {args.rounds} "
         f"--epochs {args.epochs} --synth {args.synth}`", "",
         "## Notes", "",
-        "- breastcam's uncached path is one parallel `map` (read, format routing, decode, "
-        "antialiased resize, round to uint8, cast, preprocess) then `batch`, the shape of the "
-        "plain pipeline. Its extra work per image is the byte-level routing (which decoder; "
-        "truncated files sent to the Python reader that names them) and the round to uint8 "
-        "(what a cache holds, so cached and uncached epochs feed identical pixels): section 2.",
+        "- breastcam's uncached path is one parallel `map` (read, decode, antialiased resize, "
+        "round to uint8, cast, preprocess) then `batch`, the shape of the plain pipeline. The "
+        "decoder is chosen once per dataset from each file's first 64 bytes when the dataset is "
+        "built (`dataset_route`: all PNG -> `decode_png`, all JPEG -> `decode_jpeg`, mixed or "
+        "other formats -> the per-file routing of `decode_tf`, a `tf.cond` with the OpenCV "
+        "reader in its other branch). Its extra work per image is an end-marker check (an "
+        "`Assert` op whose error names a truncated file) and the round to uint8 (what a cache "
+        "holds, so cached and uncached epochs feed identical pixels): section 2.",
         "- Both pipelines keep `tf.data`'s deterministic order (the default): prediction order "
         "and seeded shuffles depend on it. `deterministic=False` lets a fast element overtake a "
         "slow one; with equal-sized files it gains little, and it would make epochs "

@@ -19,7 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from breastcam.errors import DataError, MissingFileError
-from breastcam.data.decode import SUPPORTED_EXTENSIONS, BadImageError, decode_tf, read_image
+from breastcam.data.decode import SUPPORTED_EXTENSIONS, BadImageError, decode_as, read_image, sniff_route
 from breastcam.data.preprocess import get_preprocessor
 
 ImageFn = Callable[[tf.Tensor], tf.Tensor]
@@ -58,6 +58,18 @@ def find_bad_images(
     items = list(zip(df["path"].astype(str), image_paths(df, root)))
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         return [bad for bad in pool.map(check, items) if bad is not None]
+
+
+def dataset_route(paths: list[str], *, workers: int | None = None) -> str:
+    """The decoder route shared by every file (``png``, ``jpeg``), else ``general``.
+
+    Read from each file's first 64 bytes once, when the dataset is built, so that a dataset of
+    one format (they all are: BreakHis PNG, BACH TIFF, MIAS PGM, DDSM JPEG) decodes without a
+    per-image branch on the bytes (``breastcam.data.decode.decode_as``).
+    """
+    with ThreadPoolExecutor(max_workers=workers or min(16, os.cpu_count() or 1)) as pool:
+        routes = set(pool.map(sniff_route, dict.fromkeys(paths)))
+    return routes.pop() if len(routes) == 1 else "general"
 
 
 def resize_image(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
@@ -181,9 +193,10 @@ def make_dataset(
     # === Per image: decode, resize, stain, cache ===
     columns = (paths,) if labels is None else (paths, labels)
     rows = tf.data.Dataset.from_tensor_slices(columns)
+    route = dataset_route(paths)
 
     def load(path, *label):
-        image = resize_image(decode_tf(path), (height, width))
+        image = resize_image(decode_as(path, route), (height, width))
         if stain is not None:
             image = _check_uint8(stain(image), "stain")
         return (image, *label)

@@ -5,6 +5,6 @@
 """
 
 from breastcam.augment.modres import expand_modres
-from breastcam.augment.recipes import RECIPES, Recipe, get_recipe
+from breastcam.augment.recipes import AUGMENT_ON, RECIPES, Recipe, get_recipe, get_recipe_layers
 
-__all__ = ["RECIPES", "Recipe", "expand_modres", "get_recipe"]
+__all__ = ["AUGMENT_ON", "RECIPES", "Recipe", "expand_modres", "get_recipe", "get_recipe_layers"]

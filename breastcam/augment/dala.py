@@ -16,6 +16,19 @@ ROTATION_FACTOR = 0.1  # fraction of a full turn, as keras.layers.RandomRotation
 FILL_MODE = "reflect"
 
 
+def dala_layers(
+    *, seed: int = 0, rotation_factor: float = ROTATION_FACTOR, fill_mode: str = FILL_MODE
+) -> list[keras.layers.Layer]:
+    """The recipe's Keras layers, in order; the same for the host (``tf.data``) and the
+    accelerator (``data.augment_on: device``, inside the training step). Outputs are clipped
+    to [0, 255] after the last layer."""
+    rotate = keras.layers.RandomRotation(
+        rotation_factor, fill_mode=fill_mode, interpolation="bilinear", seed=seed
+    )
+    flip = keras.layers.RandomFlip("horizontal", seed=seed + 1)
+    return [rotate, flip]
+
+
 def make_dala(
     *, seed: int = 0, rotation_factor: float = ROTATION_FACTOR, fill_mode: str = FILL_MODE
 ) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -24,14 +37,12 @@ def make_dala(
     The layers' seeded state advances with each call, so one augmenter gives a different (but
     reproducible) draw per batch; a new augmenter with the same seed replays the same sequence.
     """
-    rotate = keras.layers.RandomRotation(
-        rotation_factor, fill_mode=fill_mode, interpolation="bilinear", seed=seed
-    )
-    flip = keras.layers.RandomFlip("horizontal", seed=seed + 1)
+    layers = dala_layers(seed=seed, rotation_factor=rotation_factor, fill_mode=fill_mode)
 
     def dala(images: tf.Tensor) -> tf.Tensor:
-        images = tf.convert_to_tensor(images, tf.float32)
-        out = flip(rotate(images, training=True), training=True)
+        out = tf.convert_to_tensor(images, tf.float32)
+        for layer in layers:
+            out = layer(out, training=True)
         return tf.clip_by_value(out, 0.0, 255.0)
 
     return dala

@@ -269,3 +269,64 @@ def decode_tf(path: tf.Tensor) -> tf.Tensor:
     )
     image.set_shape([None, None, 3])
     return image
+
+
+# --- one route for a whole dataset ---------------------------------------------------------
+
+ROUTES = ("png", "jpeg", "general")
+"""How :func:`decode_as` decodes a file: ``png`` / ``jpeg`` with ``tf.io`` alone (no branch in
+the graph), ``general`` with :func:`decode_tf` (routing on the bytes of each file)."""
+
+
+def sniff_route(path: str | os.PathLike) -> str:
+    """The route of one file from its first bytes: ``png`` for an 8-bit (or less) PNG, ``jpeg``
+    for a JPEG, ``general`` for anything else (TIFF, PNM, 16-bit PNG, GIF, BMP, unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError:
+        return "general"
+    fmt = _format(head)
+    if fmt in ("png", "jpeg") and _tf_decodable(head, fmt):
+        return fmt
+    return "general"
+
+
+def _truncated_error(path: tf.Tensor, ok: tf.Tensor, reason: str) -> tf.Operation:
+    """An ``Assert`` that fails naming the file (an op, not a branch: no function call)."""
+    message = tf.strings.join([
+        "cannot read image ", path, f": {reason}. Replace or re-copy the file, or drop it from "
+        "the manifest; `breastcam validate` lists every unreadable file (the pre-flight check "
+        "of train/evaluate/reproduce reports them all before the first step).",
+    ])
+    return tf.debugging.Assert(ok, [message])
+
+
+@tf.autograph.experimental.do_not_convert
+def decode_as(path: tf.Tensor, route: str) -> tf.Tensor:
+    """:func:`decode_tf` for a dataset whose files all share ``route`` (see :func:`sniff_route`).
+
+    ``png``/``jpeg``: read, check the end marker (a truncated file fails with an error naming
+    it), decode with ``tf.io`` - the same decoder and pixels as :func:`decode_tf` picks for such
+    a file, without its per-file branch (a ``tf.cond`` with a Python decoder inside; a branch
+    is a function call per image). ``general``: :func:`decode_tf`.
+    """
+    if route not in ROUTES:
+        raise DataError(f"route must be one of {ROUTES}, got {route!r}")
+    if route == "general":
+        return decode_tf(path)
+    contents = tf.io.read_file(path)
+    tail = tf.strings.substr(contents, tf.maximum(tf.strings.length(contents) - _TAIL_BYTES, 0),
+                             _TAIL_BYTES)
+    if route == "png":
+        check = _truncated_error(path, _contains(tail, b"IEND"),
+                                 "the PNG has no IEND chunk at its end: the file is truncated")
+        with tf.control_dependencies([check]):
+            image = tf.io.decode_png(contents, channels=3)
+    else:
+        check = _truncated_error(path, _contains(tail, _JPEG_EOI),
+                                 "the JPEG has no end-of-image marker (FF D9): the file is truncated")
+        with tf.control_dependencies([check]):
+            image = tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")
+    image.set_shape([None, None, 3])
+    return image

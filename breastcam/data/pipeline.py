@@ -19,7 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from breastcam.errors import DataError, MissingFileError
-from breastcam.data.decode import SUPPORTED_EXTENSIONS, BadImageError, decode_tf, read_image
+from breastcam.data.decode import SUPPORTED_EXTENSIONS, BadImageError, decode_as, read_image, sniff_route
 from breastcam.data.preprocess import get_preprocessor
 
 ImageFn = Callable[[tf.Tensor], tf.Tensor]
@@ -60,14 +60,32 @@ def find_bad_images(
         return [bad for bad in pool.map(check, items) if bad is not None]
 
 
+def dataset_route(paths: list[str], *, workers: int | None = None) -> str:
+    """The decoder route shared by every file (``png``, ``jpeg``), else ``general``.
+
+    Read from each file's first 64 bytes once, when the dataset is built, so that a dataset of
+    one format (they all are: BreakHis PNG, BACH TIFF, MIAS PGM, DDSM JPEG) decodes without a
+    per-image branch on the bytes (``breastcam.data.decode.decode_as``).
+    """
+    with ThreadPoolExecutor(max_workers=workers or min(16, os.cpu_count() or 1)) as pool:
+        routes = set(pool.map(sniff_route, dict.fromkeys(paths)))
+    return routes.pop() if len(routes) == 1 else "general"
+
+
 def resize_image(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
     """Resize a uint8 [H, W, 3] (or batched) image to ``image_size`` = (height, width), as uint8.
 
     Bilinear with antialiasing, so that shrinking a 700x460 BreakHis image to 224 averages
     pixels instead of skipping them; rounded back to uint8 to keep the cache four times smaller.
     """
+    return tf.cast(_resize_rounded(image, image_size), tf.uint8)
+
+
+def _resize_rounded(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
+    """:func:`resize_image`'s values as float32 (whole grey levels in [0, 255]): the uncached
+    path feeds them on without the uint8 round trip (the same numbers, two casts fewer)."""
     resized = tf.image.resize(image, image_size, method="bilinear", antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+    return tf.round(tf.clip_by_value(resized, 0.0, 255.0))
 
 
 def make_dataset(
@@ -88,6 +106,7 @@ def make_dataset(
     drop_remainder: bool = False,
     epoch_seeds: Sequence[int] | None = None,
     augment_factory: Callable[[int], ImageFn | None] | None = None,
+    output_dtype: str = "float32",
 ) -> tf.data.Dataset:
     """Batches ``(images, labels)`` for the rows of a manifest.
 
@@ -116,6 +135,16 @@ def make_dataset(
     the epochs before it. Iterate it once with ``steps_per_epoch``; the cache is shared by all
     epochs. Augmentation runs sequentially (its random state advances per batch, in order).
 
+    ``output_dtype="uint8"`` yields the resized images as uint8 batches, unpreprocessed (give
+    ``preprocessing="none"`` and no ``augment``): for ``data.augment_on: device``, where the
+    training step casts, augments and preprocesses on the accelerator.
+
+    Without a cache or ``augment``, decode, resize, cast and preprocessing run in one parallel
+    ``map`` (the shape of a plain ``tf.data`` pipeline: one map, then ``batch``): an uncached
+    epoch costs what the same decode and resize cost there (benchmarks/pipeline.py). Order is
+    deterministic (``deterministic=True``; an unordered map would make shuffled epochs and
+    prediction order depend on thread timing).
+
     Every file must exist: a ``FileNotFoundError`` lists the missing ones up front. A file that
     cannot be decoded raises, when the dataset is iterated, an error naming it
     (``on_bad_image="raise"``), or is left out with a warning (``"skip"``: every file is
@@ -133,6 +162,14 @@ def make_dataset(
     if on_bad_image not in ("raise", "skip"):
         raise DataError(f"on_bad_image must be 'raise' or 'skip', got {on_bad_image!r}")
     preprocess = get_preprocessor(preprocessing)
+    if output_dtype not in ("float32", "uint8"):
+        raise DataError(f"output_dtype must be 'float32' or 'uint8', got {output_dtype!r}")
+    raw = output_dtype == "uint8"
+    if raw and (preprocessing != "none" or augment is not None or augment_factory is not None):
+        raise DataError(
+            "output_dtype='uint8' yields unpreprocessed images: give preprocessing='none' and no "
+            "augment (the training step augments and preprocesses them: data.augment_on: device)"
+        )
 
     # === Files ===
     paths = image_paths(df, root)
@@ -162,9 +199,12 @@ def make_dataset(
     # === Per image: decode, resize, stain, cache ===
     columns = (paths,) if labels is None else (paths, labels)
     rows = tf.data.Dataset.from_tensor_slices(columns)
+    route = dataset_route(paths)
 
-    def load(path, *label):
-        image = resize_image(decode_tf(path), (height, width))
+    def load(path, *label, as_float: bool = False):
+        if as_float and stain is None:  # straight on to cast + preprocess: skip the uint8 trip
+            return (_resize_rounded(decode_as(path, route), (height, width)), *label)
+        image = resize_image(decode_as(path, route), (height, width))
         if stain is not None:
             image = _check_uint8(stain(image), "stain")
         return (image, *label)
@@ -173,12 +213,14 @@ def make_dataset(
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     # === Per batch: augment, preprocess ===
-    def batched(ds: tf.data.Dataset, aug: ImageFn | None) -> tf.data.Dataset:
+    def batched(ds: tf.data.Dataset, aug: ImageFn | None, *, load_first: bool = False
+                ) -> tf.data.Dataset:
         def finish(images, *label):
-            images = tf.cast(images, tf.float32)
-            if aug is not None:
-                images = aug(images)
-            images = preprocess(images)
+            if not raw:
+                images = tf.cast(images, tf.float32)
+                if aug is not None:
+                    images = aug(images)
+                images = preprocess(images)
             if label_mode == "categorical":
                 label = (tf.one_hot(label[0], depth, dtype=tf.float32),)
             return images if not label else (images, *label)
@@ -186,8 +228,12 @@ def make_dataset(
         if aug is None:
             # Per image, then batch: the float copies stay in the CPU cache. On cached epochs
             # this is about 4x faster than the same ops on a whole batch (benchmarks/pipeline.py).
-            ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            # Uncached (load_first): the decode is in the same map, one parallel stage.
+            fn = (lambda *row: finish(*load(*row, as_float=not raw))) if load_first else finish
+            ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             return ds.batch(batch_size, drop_remainder=drop_remainder)
+        if load_first:
+            ds = decoded(ds)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         # Augmenters draw from a seeded state that advances per call: keep calls in order.
         return ds.map(finish)
@@ -202,7 +248,7 @@ def make_dataset(
         for s in seeds:
             order = (images if cache else rows).shuffle(n, seed=s, reshuffle_each_iteration=False)
             aug = augment_factory(s) if augment_factory is not None else augment
-            epochs.append(batched(order if cache else decoded(order), aug))
+            epochs.append(batched(order, aug, load_first=not cache))
         ds = epochs[0]
         for more in epochs[1:]:
             ds = ds.concatenate(more)
@@ -211,12 +257,11 @@ def make_dataset(
     ds = rows
     if shuffle and not cache:
         ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-    ds = decoded(ds)
     if cache:
-        ds = ds.cache(_cache_target(cache))
+        ds = decoded(ds).cache(_cache_target(cache))
         if shuffle:
             ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-    return batched(ds, augment).prefetch(tf.data.AUTOTUNE)
+    return batched(ds, augment, load_first=not cache).prefetch(tf.data.AUTOTUNE)
 
 
 # --- helpers -----------------------------------------------------------------------------

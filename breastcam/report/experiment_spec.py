@@ -40,7 +40,7 @@ NOT_EXPERIMENT_FILES = ("deviations.yaml",)  # a paper's deviations (breastcam.r
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
 # An experiment's ``train`` keys and where they go in a run config (breastcam/train/config.py).
-TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "cache", "on_bad_image")
+TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "augment_on", "cache", "on_bad_image")
 TRAIN_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
                     "early_stopping", "deterministic", "mixed_precision", "jit_compile",
                     "distribute")

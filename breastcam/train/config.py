@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "cache": "memory",  # None, "memory" or a file prefix
         "stain": None,  # None or {method: macenko, reference: PATH (.json fit or an image)}
         "augmentation": "none",  # none | dala | ernet (modres is an offline manifest step)
+        "augment_on": "host",  # host (tf.data map, CPU) | device (Keras layers in the training step)
         "on_bad_image": "raise",  # raise | skip (skipped files are listed in the run dir)
     },
     "model": {"name": "resnet50", "weights": None, "options": {}},
@@ -139,6 +140,9 @@ def resolve_config(config: Mapping, source: str = "") -> dict:
             raise ConfigError(where + f"train.{key} must be a positive integer, got {train[key]!r}")
     if data["on_bad_image"] not in ("raise", "skip"):
         raise ConfigError(where + f"data.on_bad_image={data['on_bad_image']!r}; choose raise or skip")
+    if data["augment_on"] not in ("host", "device"):
+        raise ConfigError(where + f"data.augment_on={data['augment_on']!r}; choose host (a tf.data "
+                          "map on the CPU) or device (Keras layers inside the training step)")
     if not model.get("name"):
         raise ConfigError(where + "config model.name is required (see `breastcam models`)")
     model["options"] = dict(model.get("options") or {})

@@ -93,9 +93,13 @@ def training_inputs(
             raise ConfigError(f"manifest {data['manifest']} has no '{split}' rows")
 
     label_mode = "sparse" if train["loss"].startswith("sparse") else "categorical"
+    # augment_on: device - raw uint8 batches; the training step augments and preprocesses them
+    # (breastcam.train.device_augment).
+    on_device = data.get("augment_on", "host") == "device"
     common = dict(
         image_size=tuple(data["image_size"]),
-        preprocessing=preprocessing,
+        preprocessing="none" if on_device else preprocessing,
+        output_dtype="uint8" if on_device else "float32",
         batch_size=train["batch_size"],
         stain=make_stain(data.get("stain")),
         label_mode=label_mode,
@@ -109,7 +113,7 @@ def training_inputs(
     cache = data.get("cache")
     train_rows = rows[rows["split"] == "train"]
     train_ds = make_dataset(
-        train_rows, root, shuffle=True, augment_factory=augment_factory,
+        train_rows, root, shuffle=True, augment_factory=None if on_device else augment_factory,
         epoch_seeds=[epoch_seed(cfg["seed"], e) for e in range(first_epoch, max(train["epochs"], first_epoch + 1))],
         cache=f"{cache}_train" if cache not in (None, "memory") else cache, **common,
     )

@@ -34,6 +34,7 @@ from breastcam.train.callbacks import (
     truncate_history,
 )
 from breastcam.train.config import dump_config, load_config
+from breastcam.train.device_augment import device_augmented
 from breastcam.train.inputs import class_names_of, training_inputs
 from breastcam.train.runtime import is_chief, make_strategy, set_determinism, set_mixed_precision
 
@@ -108,7 +109,13 @@ def run(
         sync = train.get("sync_batchnorm", "auto")
         if sync is True or (sync == "auto" and strategy.num_replicas_in_sync > 1):
             set_bn_synchronized(model, True)
-        model.compile(
+        # data.augment_on: device - fit a wrapper that augments and preprocesses in the step;
+        # checkpoints and the files below hold the plain model (breastcam.train.device_augment).
+        trainer = model
+        if data.get("augment_on", "host") == "device":
+            trainer = device_augmented(model, data.get("augmentation"), seed=int(cfg["seed"]),
+                                       preprocessing=preprocessing)
+        trainer.compile(
             optimizer=make_optimizer(train["optimizer"]),
             loss=train["loss"],
             metrics=[_accuracy(train["loss"])],
@@ -116,13 +123,15 @@ def run(
         )
 
     info = json.loads((work / "run_info.json").read_text())
-    info["jit_compile"] = bool(model.jit_compile)  # Keras turns XLA off under op determinism
+    info["jit_compile"] = bool(trainer.jit_compile)  # Keras turns XLA off under op determinism
+    info["augment_on"] = data.get("augment_on", "host")
     _write_json(work / "run_info.json", info)
-    if train["jit_compile"] and not model.jit_compile:
+    if train["jit_compile"] and not trainer.jit_compile:
         warnings.warn(
             "train.jit_compile=true has no effect: Keras disables XLA while TensorFlow op "
-            "determinism is on (train.deterministic=true) or when a layer does not support it; "
-            "set train.deterministic=false to train with XLA (run_info.json records jit_compile)",
+            "determinism is on (train.deterministic=true) or when a layer does not support it "
+            "(e.g. RandomRotation with data.augment_on=device); set train.deterministic=false, "
+            "or data.augment_on=host, to train with XLA (run_info.json records jit_compile)",
             stacklevel=2,
         )
     truncate_history(work / "history.csv", first_epoch)
@@ -150,8 +159,8 @@ def run(
 
     with strategy.scope():  # a no-op on one device; under multi-worker, fit reads the strategy from it
         if train["distribute"] == "multiworker":
-            _prepare_multiworker_fit(model, inputs.train)
-        model.fit(
+            _prepare_multiworker_fit(trainer, inputs.train)
+        trainer.fit(
             inputs.train,
             validation_data=inputs.val,
             steps_per_epoch=inputs.steps_per_epoch,

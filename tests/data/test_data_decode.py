@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from breastcam.data.decode import BadImageError, decode_tf, read_image
+from breastcam.data.decode import BadImageError, decode_as, decode_tf, read_image, sniff_route
 
 RNG = np.random.default_rng(0)
 # Smooth content, so that JPEG keeps it close to the original.
@@ -163,3 +163,26 @@ def test_decode_tf_error_names_the_file(tmp_path, breakhis_png, name):
     path = _bad_files(tmp_path, breakhis_png)[name]
     with pytest.raises(tf.errors.InvalidArgumentError, match=name):
         graph_decode(tf.constant(str(path)))
+
+
+# --- one route per dataset (decode_as): the same pixels, a truncated file still named --------
+
+
+def test_decode_as_matches_decode_tf_and_sniffs_the_route(files):
+    routes = {name: sniff_route(path) for name, (path, _) in files.items()}
+    assert "png" in routes.values() and "jpeg" in routes.values() and "general" in routes.values()
+    for name, (path, _) in files.items():
+        if routes[name] == "general":
+            continue
+        decode = tf.function(lambda p, r=routes[name]: decode_as(p, r))
+        np.testing.assert_array_equal(decode(tf.constant(str(path))).numpy(), read_image(path),
+                                      err_msg=name)
+
+
+@pytest.mark.parametrize("name,route", [("truncated_tail.png", "png"), ("truncated.jpg", "jpeg")])
+def test_decode_as_truncated_file_error_names_it(tmp_path, breakhis_png, name, route):
+    path = _bad_files(tmp_path, breakhis_png)[name]
+    assert sniff_route(path) == route
+    decode = tf.function(lambda p: decode_as(p, route))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name}.*truncated"):
+        decode(tf.constant(str(path)))

@@ -416,6 +416,9 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
     rehearsal.add_argument("--rehearse-runs", choices=["all", "group", "model"], default="all",
                            help="with --rehearse: train all runs, one per (subset, protocol, "
                            "model), or one per model; the others are projected (default all)")
+    rehearsal.add_argument("--random-weights", action="store_true",
+                           help="with --rehearse: weights=None instead of pretrained weights "
+                           "(offline machines; the step time is the same)")
     study = p.add_argument_group("studies: spread the runs over processes, GPUs, machines "
                                  "(docs/STUDIES.md)")
     mode = study.add_mutually_exclusive_group()
@@ -492,7 +495,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
             raise UsageError("--rehearse needs an experiment NAME and --data-dir")
         print(rehearse(args.name, args.data_dir, steps=args.steps, out_dir=args.out,
                        pick=args.rehearse_runs, quick=args.quick, models=args.models,
-                       protocols=args.protocols, seeds=args.seeds))
+                       protocols=args.protocols, seeds=args.seeds,
+                       random_weights=args.random_weights))
         return 0
     if args.plan or args.run or args.run_index is not None or args.collect or args.workers is not None:
         return _run_study(args)

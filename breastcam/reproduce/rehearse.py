@@ -141,7 +141,8 @@ def decode_rate(cfg: dict, batches: int) -> tuple[float, int]:
     return images / max(time.perf_counter() - start, 1e-9), images
 
 
-def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str], None]) -> dict:
+def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str], None], *,
+                random_weights: bool = False) -> dict:
     """Train one planned run for ``steps`` batches through ``breastcam.train.run``; its numbers."""
     from breastcam.train import run as train_run
     from breastcam.train.config import load_config
@@ -150,6 +151,8 @@ def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str]
     full = copy.deepcopy(cfg)
     cfg["train"]["epochs"] = 1  # the probe stops the one epoch after `steps` batches
     cfg["train"]["early_stopping"] = None
+    if random_weights:  # no download; the step costs the same from any starting weights
+        cfg["model"]["weights"] = None
     key = (str(cfg["data"]["manifest"]), cfg["data"].get("fold"), str(cfg["data"]["image_size"]),
            str(cfg["data"].get("stain")), cfg["train"]["batch_size"])
     if key not in decode_cache:  # the same inputs decode at the same rate for every model
@@ -198,6 +201,7 @@ def rehearse(
     protocols: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     keep: bool = False,
+    random_weights: bool = False,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Rehearse ``experiment`` on ``data_dir``; returns ``<out_dir>/<name>/rehearsal.md``.
@@ -205,6 +209,8 @@ def rehearse(
     ``pick`` chooses the runs trained (:func:`pick_runs`); the others are projected from a
     measured run of the same model. ``quick`` rehearses the experiment's quick block (tests).
     Run directories go to ``work_dir`` (a temporary folder by default, removed unless ``keep``).
+    ``random_weights`` trains from random initialisation where the experiment names pretrained
+    weights (for machines that cannot download them; recorded in the report).
     """
     from breastcam.report import load_experiment
     from breastcam.reproduce import check_plan_files, plan as planning, special
@@ -221,7 +227,7 @@ def rehearse(
     report_dir = Path(out_dir) / exp["name"]
     meta = {"experiment": exp["name"], "data_dir": str(data_dir), "steps": steps, "pick": pick,
             "quick": quick, "cpu_count": os.cpu_count(), "load_before": list(os.getloadavg()),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "random_weights": random_weights, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     handler = special.HANDLERS.get(exp["name"])
     if handler in (special.data_tables, special.params_table):
         meta["trains_nothing"] = ("counts images and splits" if handler is special.data_tables
@@ -254,11 +260,16 @@ def rehearse(
         for i, entry in enumerate(chosen, 1):
             log(f"[{i}/{len(chosen)}] {entry['id']}")
             try:
-                measured.append(measure_run(entry, steps, decode_cache, log))
+                measured.append(measure_run(entry, steps, decode_cache, log,
+                                            random_weights=random_weights))
             except Exception as err:  # one failing run must not hide the others' numbers
                 failures.append({"id": entry["id"], "error": f"{type(err).__name__}: {err}"})
                 log(f"  failed: {type(err).__name__}: {err}")
         meta["notes"] = list(study["notes"]) + list(study["deviations"])
+        if random_weights:
+            meta["notes"].append("rehearsed with weights=None (random initialisation) instead "
+                                 "of the experiment's pretrained weights; the step time is "
+                                 "the same, the numbers learnt mean nothing")
         meta["process_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         meta["load_after"] = list(os.getloadavg())
         return write_rehearsal(report_dir, meta, entries, measured, failures)

@@ -39,25 +39,29 @@ class StepProbe(keras.callbacks.Callback):
         self.steps, self.start = int(steps), start
         self.train: list[float] = []
         self.val: list[float] = []
+        self.train_cpu: list[float] = []  # process CPU seconds (all threads): load-independent
+        self.val_cpu: list[float] = []
         self.first_batch_s: float | None = None
-        self._t = 0.0
+        self._t = self._c = 0.0
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
+        self._t, self._c = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
         self.train.append(now - self._t)
+        self.train_cpu.append(time.process_time() - self._c)
         if self.first_batch_s is None:
             self.first_batch_s = now - self.start
         if len(self.train) >= self.steps:
             self.model.stop_training = True
 
     def on_test_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
+        self._t, self._c = time.perf_counter(), time.process_time()
 
     def on_test_batch_end(self, batch, logs=None):
         self.val.append(time.perf_counter() - self._t)
+        self.val_cpu.append(time.process_time() - self._c)
         if len(self.val) >= self.steps:
             self.model.stop_evaluating = True
 
@@ -158,15 +162,17 @@ def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str]
     if key not in decode_cache:  # the same inputs decode at the same rate for every model
         decode_cache[key] = decode_rate(cfg, max(2, steps))
     rate, decoded = decode_cache[key]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     probe = StepProbe(steps, start)
     with RssSampler() as rss:
         train_run(cfg, callbacks=[probe], verbose=0)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     run_dir = Path(cfg["output_dir"])
     later = probe.train[1:] or probe.train  # the first step includes tracing
     later_val = probe.val[1:] or probe.val
     step = sum(later) / len(later)
+    later_cpu = probe.train_cpu[1:] or probe.train_cpu
+    later_val_cpu = probe.val_cpu[1:] or probe.val_cpu
     result = {
         "id": entry["id"], "measured": True, "source": entry["id"],
         "model": cfg["model"]["name"], "image_size": list(cfg["data"]["image_size"]),
@@ -176,7 +182,9 @@ def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str]
         "time_to_first_batch_s": probe.first_batch_s, "first_step_s": probe.train[0],
         "step_s": step, "val_step_s": sum(later_val) / len(later_val) if later_val else None,
         "train_img_s": cfg["train"]["batch_size"] / step,
-        "decode_img_s": rate, "decode_images": decoded, "wall_s": wall,
+        "step_cpu_s": sum(later_cpu) / len(later_cpu),
+        "val_step_cpu_s": sum(later_val_cpu) / len(later_val_cpu) if later_val_cpu else None,
+        "decode_img_s": rate, "decode_images": decoded, "wall_s": wall, "cpu_s": cpu,
         "peak_rss_mb": rss.peak / 2**20,
         "checkpoint_mb": _dir_bytes(run_dir / "best.keras") / 2**20,
         "last_weights_mb": _dir_bytes(run_dir / "last.weights.h5") / 2**20,

@@ -20,7 +20,8 @@ PROJECTION = (
     "use the step times of a rehearsed run of the same (subset, protocol, model), else model, "
     "with their own split sizes. Cache: resized uint8 train + validation images, height x "
     "width x 3 bytes each. Decode: the uncached input pipeline (decode, resize, stain, "
-    "preprocessing) alone, over its first batches.")
+    "preprocessing) alone, over its first batches. CPU time: the same sum of steps in CPU "
+    "seconds of the process (all threads), which a loaded machine does not inflate.")
 
 
 def _split_counts(config: str) -> dict[str, int]:
@@ -74,13 +75,17 @@ def project(entries: list[dict], measured: list[dict]) -> list[dict]:
         # the first batch (tracing included) is in the start-up already
         projected = (src["time_to_first_batch_s"] + (epochs * steps - 1) * src["step_s"]
                      + epochs * vsteps * vstep + decode_wait + tsteps * vstep)
+        cpu = None
+        if src.get("step_cpu_s") is not None:  # the same, in CPU seconds of the process
+            vcpu = src["val_step_cpu_s"] if src["val_step_cpu_s"] is not None else src["step_cpu_s"] / 3
+            cpu = epochs * (steps * src["step_cpu_s"] + vsteps * vcpu) + tsteps * vcpu
         cached = n["train"] + n["val"] if cfg["data"].get("cache") else 0
         row = {k: v for k, v in src.items() if k != "group"}
         row.update({"id": entry["id"], "measured": entry["id"] in by_id, "source": src["id"],
                     **n, "epochs": epochs, "batch_size": batch, "steps_per_epoch": steps,
                     "cache": cfg["data"].get("cache"),
                     "cache_mb": cached * size[0] * size[1] * 3 / 2**20,
-                    "projected_s": projected})
+                    "projected_s": projected, "projected_cpu_s": cpu})
         rows.append(row)
     return rows
 
@@ -105,6 +110,9 @@ def write_rehearsal(folder: Path, meta: dict, entries: list[dict], measured: lis
     summary = {**meta, "runs_planned": len(entries), "runs_measured": len(measured),
                "runs_failed": len(failures), "failures": failures,
                "projected_total_s": sum(r["projected_s"] for r in done) if done else None,
+               "projected_cpu_s": (sum(r["projected_cpu_s"] for r in done)
+                                   if done and all(r["projected_cpu_s"] is not None for r in done)
+                                   else None),
                "runs_unprojected": [r["id"] for r in rows if "projected_s" not in r],
                "runs": rows}
     (folder / "rehearsal.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -134,6 +142,11 @@ def write_rehearsal(folder: Path, meta: dict, entries: list[dict], measured: lis
         lines.append(f"- **projected full protocol on this machine: "
                      f"{_hours(summary['projected_total_s'])}** "
                      f"({summary['projected_total_s']:,.0f} s; every epoch, no early stopping)")
+    if summary["projected_cpu_s"] is not None:
+        lines.append(f"- projected CPU time of the steps (independent of other load): "
+                     f"{_hours(summary['projected_cpu_s'])} of CPU, i.e. at least "
+                     f"{_hours(summary['projected_cpu_s'] / (meta['cpu_count'] or 1))} on "
+                     f"{meta['cpu_count']} idle cores")
     lines += ["", "| run | measured | train / val / test | epochs x steps | first batch s | "
               "step s | train img/s | decode img/s | peak RSS MB | cache MB | best.keras MB | "
               "projected |", "|" + "---|" * 12]

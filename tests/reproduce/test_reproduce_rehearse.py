@@ -38,7 +38,8 @@ def test_rehearsal_trains_a_few_steps_and_projects_every_planned_run(breakhis_ro
     assert measured["steps_run"] == 2 and measured["val_steps_run"] >= 1
     for row in summary["runs"]:
         for key in ("time_to_first_batch_s", "step_s", "train_img_s", "decode_img_s",
-                    "peak_rss_mb", "checkpoint_mb", "cache_mb", "projected_s"):
+                    "peak_rss_mb", "checkpoint_mb", "cache_mb", "projected_s", "step_cpu_s",
+                    "projected_cpu_s"):
             assert row[key] > 0, key
         assert row["time_to_first_batch_s"] >= row["first_step_s"]
         assert row["peak_rss_mb"] > 50  # TensorFlow alone takes more

@@ -45,7 +45,8 @@ def _summary(r: dict | None) -> dict | None:
         "cache": max((x["cache_mb"] for x in projected), default=None),
         "ckpt": max((x["checkpoint_mb"] for x in runs), default=None),
         "prep": r.get("preflight_s", 0) + r.get("prepare_s", 0),
-        "total": r.get("projected_total_s"), "failures": r.get("failures", []),
+        "total": r.get("projected_total_s"), "cpu_total": r.get("projected_cpu_s"),
+        "step_cpu": med("step_cpu_s"), "failures": r.get("failures", []),
         "steps": r.get("steps"), "pick": r.get("pick"), "load": r.get("load_before"),
     }
 
@@ -77,9 +78,9 @@ def main() -> None:
     if args.preamble:
         lines += [args.preamble.read_text().rstrip(), ""]
     lines += ["| experiment | share | images | runs planned / rehearsed / failed | decode img/s | "
-              "step s (median) | first batch s | peak RSS MB | cache MB (largest run) | "
-              "best.keras MB | pre-flight + prepare s | projected full time |",
-              "|" + "---|" * 12]
+              "step s (median) | step CPU s | first batch s | peak RSS MB | cache MB (largest run) | "
+              "best.keras MB | pre-flight + prepare s | projected full time | projected CPU time |",
+              "|" + "---|" * 14]
     growth = ["", "## Growth from " + small_label + " to " + large_label, "",
               "| experiment | images | preflight + prepare | largest cache | peak RSS | step s | "
               "projected full time |", "|" + "---|" * 7]
@@ -88,17 +89,19 @@ def main() -> None:
         pair = [_summary(_load(args.small, name)), _summary(_load(args.large, name))]
         for label, s in zip((small_label, large_label), pair):
             if s is None:
-                lines.append(f"| {name} | {label} | not run | " + "- | " * 9)
+                lines.append(f"| {name} | {label} | not run | " + "- | " * 11)
             elif "nothing" in s:
                 lines.append(f"| {name} | {label} | trains nothing of its own ({s['nothing']}) | "
-                             + "- | " * 9)
+                             + "- | " * 11)
             else:
                 lines.append(
                     f"| {name} | {label} | {s['images']} | {s['planned']} / {s['measured']} / "
-                    f"{s['failed']} | {_f(s['decode'])} | {_f(s['step'], 2)} | {_f(s['first'])} | "
+                    f"{s['failed']} | {_f(s['decode'])} | {_f(s['step'], 2)} | "
+                    f"{_f(s['step_cpu'], 2)} | {_f(s['first'])} | "
                     f"{_f(s['rss'], 0)} | {_f(s['cache'], 0)} | {_f(s['ckpt'])} | {_f(s['prep'])} | "
                     f"{_h(s['total'])}" + (f" ({s['unprojected']} run(s) not projected)"
-                                           if s["unprojected"] else "") + " |")
+                                           if s["unprojected"] else "")
+                    + f" | {_h(s['cpu_total'])} |")
                 failures += [f"{name} ({label}) {f['id']}: {f['error']}" for f in s["failures"]]
         a, b = pair
         if a and b and "nothing" not in a and "nothing" not in b:

@@ -3,11 +3,12 @@
 cache size and projected full time at each fraction, and how they grow between the two.
 
     python benchmarks/scale_rehearsal.py --small DIR10 --large DIR100 [--out reports/benchmarks/scale.md]
-        [--preamble FILE]
+        [--preamble FILE] [--epilogue FILE]
 
 DIR10 / DIR100 are the ``--out`` folders of the rehearsals (``<DIR>/<experiment>/rehearsal.json``).
 An experiment missing at a fraction is listed as not run there. ``--preamble`` is Markdown put
-before the tables (how the numbers were taken: machine load, what was skipped and why).
+before the tables (how the numbers were taken: machine load, what was skipped and why),
+``--epilogue`` Markdown after them (what the numbers say, what was not run).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--labels", default="10 %,100 %")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks/scale.md"))
     ap.add_argument("--preamble", type=Path, default=None)
+    ap.add_argument("--epilogue", type=Path, default=None)
     args = ap.parse_args()
     from breastcam.reproduce import list_experiments
 
@@ -112,6 +114,8 @@ def main() -> None:
     lines += growth
     if failures:
         lines += ["", "Failed rehearsal runs:", ""] + [f"- {f}" for f in failures]
+    if args.epilogue:
+        lines += ["", args.epilogue.read_text().rstrip()]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,8 @@ def _tiny_tinycnn() -> dict:
     return exp
 
 
-def test_rehearsal_trains_a_few_steps_and_projects_every_planned_run(breakhis_root, tmp_path):
+def test_rehearsal_trains_a_few_steps_and_projects_every_planned_run(breakhis_root, tmp_path,
+                                                                     monkeypatch):
     md = rehearse(_tiny_tinycnn(), breakhis_root, steps=2, out_dir=tmp_path, quick=True,
                   pick="model", log=lambda _: None)
     assert md == tmp_path / "ernet-depth" / "rehearsal.md"
@@ -50,6 +53,15 @@ def test_rehearsal_trains_a_few_steps_and_projects_every_planned_run(breakhis_ro
     text = md.read_text()
     assert "projected full protocol on this machine" in text and "| decode img/s |" in text
     assert not (Path.cwd() / "data_manifests" / "ernet-depth").exists()  # splits stay in scratch
+
+    # benchmarks/scale_rehearsal.py reads the same JSON (here as both fractions)
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "scale_rehearsal.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--small", str(tmp_path), "--large",
+                                      str(tmp_path), "--out", str(tmp_path / "scale.md")])
+    runpy.run_path(str(script), run_name="__main__")
+    scale = (tmp_path / "scale.md").read_text()
+    assert f"| ernet-depth | 10 % | {summary['images']} | 2 / 1 / 0 |" in scale
+    assert "| ernet-depth | 1.0x | " in scale and "| dala-bach | 10 % | not run |" in scale
 
 
 def test_rehearsal_of_an_experiment_that_trains_nothing_says_so(breakhis_root, tmp_path, capsys):

@@ -407,6 +407,18 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
                    help="run on a folder that is not the complete release (data_manifests/); "
                    "its images are split afresh instead of using the committed splits "
                    "(--quick implies it)")
+    rehearsal = p.add_argument_group("rehearsal: every planned run for a few steps at full "
+                                     "image counts; timing, memory, projected full time")
+    rehearsal.add_argument("--rehearse", action="store_true",
+                           help="write reports/NAME/rehearsal.md instead of reproducing")
+    rehearsal.add_argument("--steps", type=int, default=3,
+                           help="with --rehearse: training and validation steps per run (default 3)")
+    rehearsal.add_argument("--rehearse-runs", choices=["all", "group", "model"], default="all",
+                           help="with --rehearse: train all runs, one per (subset, protocol, "
+                           "model), or one per model; the others are projected (default all)")
+    rehearsal.add_argument("--random-weights", action="store_true",
+                           help="with --rehearse: weights=None instead of pretrained weights "
+                           "(offline machines; the step time is the same)")
     study = p.add_argument_group("studies: spread the runs over processes, GPUs, machines "
                                  "(docs/STUDIES.md)")
     mode = study.add_mutually_exclusive_group()
@@ -475,6 +487,16 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     if args.list:
         for name, title, path in list_experiments():
             print(f"{name:18s} {title}")
+        return 0
+    if args.rehearse:
+        from breastcam.reproduce.rehearse import rehearse
+
+        if not args.name or not args.data_dir:
+            raise UsageError("--rehearse needs an experiment NAME and --data-dir")
+        print(rehearse(args.name, args.data_dir, steps=args.steps, out_dir=args.out,
+                       pick=args.rehearse_runs, quick=args.quick, models=args.models,
+                       protocols=args.protocols, seeds=args.seeds,
+                       random_weights=args.random_weights))
         return 0
     if args.plan or args.run or args.run_index is not None or args.collect or args.workers is not None:
         return _run_study(args)

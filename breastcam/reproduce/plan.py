@@ -266,11 +266,14 @@ def make_plan(
             raise ConfigError(f"protocols {unknown} are not in experiment {exp['name']}: "
                              f"{exp['protocols']}")
         notes.append(f"only protocols {list(protocols)} were run (of {exp['protocols']})")
+    elif quick and quick_block.get("protocols"):
+        protocols = list(quick_block["protocols"])
     if quick:
-        shrunk = {k: v for k, v in quick_block.items() if k != "models"}
+        shrunk = {k: v for k, v in quick_block.items() if k not in ("models", "protocols")}
         deviations.append(
             "quick mode (a smoke test, not a reproduction): " + ", ".join(
-                f"{k}={v}" for k, v in shrunk.items()) + f"; models {models}")
+                f"{k}={v}" for k, v in shrunk.items()) + f"; models {models}"
+            + (f"; protocols {list(protocols)}" if protocols is not None else ""))
         if "weights" in quick_block and quick_block["weights"] is None:
             deviations.append("quick mode: weights=None (random initialisation), the paper starts "
                               "from ImageNet weights")

@@ -33,7 +33,7 @@ OPTIONAL_KEYS = {
     "explain": {},  # CAM methods and their parameters
 }
 PAPERS = ("A", "B", "C")
-PROTOCOLS = ("dala", "ernet", "modres", "patient")
+PROTOCOLS = ("dala", "ernet", "modres", "patient", "breakhis-official")  # the last: BreakHis authors' folds
 SUBSET_MODES = ("separate", "pooled")
 NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
 NOT_EXPERIMENT_FILES = ("deviations.yaml",)  # a paper's deviations (breastcam.report.deviations)

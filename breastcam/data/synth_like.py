@@ -104,7 +104,7 @@ def _draw_mammogram(rng: np.random.Generator, shape: tuple[int, int], abnormal: 
         mass = np.zeros(shape, np.uint8)
         x = int(rng.uniform(0.15, 0.6) * width) if side == 0 else int(rng.uniform(0.4, 0.85) * width)
         y = int(rng.uniform(0.3, 0.7) * height)
-        radius = int(min(shape) * rng.uniform(0.02, 0.06))
+        radius = max(2, int(min(shape) * rng.uniform(0.02, 0.06)))  # >= 2 px: small --size trees
         cv2.circle(mass, (x, y), radius, 255, -1)
         image += cv2.GaussianBlur(mass, (0, 0), radius / 2) / 255.0 * 70.0 * (breast / 255.0)
     image += rng.normal(0.0, 4.0, size=shape)

@@ -140,6 +140,7 @@ def predict_run(
     if not model_path.is_file():
         raise FileNotFoundError(f"model file {model_path} not found (did training finish?)")
     model = load_model(model_path)
+    model.run_eagerly = bool(train.get("run_eagerly"))  # as trained: no graph tracing (quick runs)
     y_prob, y_true = predict_dataset(model, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
         raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")

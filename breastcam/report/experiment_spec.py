@@ -33,7 +33,7 @@ OPTIONAL_KEYS = {
     "explain": {},  # CAM methods and their parameters
 }
 PAPERS = ("A", "B", "C")
-PROTOCOLS = ("dala", "ernet", "modres", "patient")
+PROTOCOLS = ("dala", "ernet", "modres", "patient", "breakhis-official")  # the last: BreakHis authors' folds
 SUBSET_MODES = ("separate", "pooled")
 NOT_EXPERIMENT_DIRS = ("protocols",)  # run configs, not experiments
 NOT_EXPERIMENT_FILES = ("deviations.yaml",)  # a paper's deviations (breastcam.report.deviations)
@@ -43,7 +43,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 TRAIN_DATA_KEYS = ("image_size", "preprocessing", "augmentation", "augment_on", "cache", "on_bad_image")
 TRAIN_TRAIN_KEYS = ("batch_size", "epochs", "optimizer", "loss", "monitor", "class_weight",
                     "early_stopping", "deterministic", "mixed_precision", "jit_compile",
-                    "distribute")
+                    "distribute", "run_eagerly")
 TRAIN_PLAN_KEYS = ("folds", "seeds", "reuse", "weights", "stain")  # read by the planner itself
 
 
@@ -64,7 +64,7 @@ def experiment_schemas() -> dict:
     }
     return {
         "train": train,
-        "quick": {**train, "models": (list,), "max_images": (int,)},
+        "quick": {**train, "models": (list,), "protocols": (list,), "max_images": (int,)},
         "subsets": {"by": (str,), "values": (list,), "mode": (str,)},
         "split": {"stratify": (list, str)},
         "evaluate": {"metrics": (list,), "num_classes": (dict,), "timing_from": (list,),
@@ -193,6 +193,9 @@ def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
         unknown_quick = [m for m in quick_models if m not in exp["model_specs"]]
         if unknown_quick:
             _fail(source, "quick.models", f"{unknown_quick} are not in models {exp['models']}")
+    unknown_protocols = [p for p in exp["quick"].get("protocols") or [] if p not in exp["protocols"]]
+    if unknown_protocols:
+        _fail(source, "quick.protocols", f"{unknown_protocols} are not in protocols {exp['protocols']}")
     return exp
 
 
@@ -258,7 +261,7 @@ def resolve_train(experiment: Mapping, model: str, quick: bool = False) -> dict:
     A ``train`` value given as a mapping with a ``default`` key is per model (e.g.
     ``preprocessing: {default: caffe, efficientnetb7: none}``): the entry's name, then its
     registry model, then ``default`` decide. With ``quick``, the ``quick`` block's training keys
-    (everything but ``models`` and ``max_images``) override the result.
+    (everything but ``models``, ``protocols`` and ``max_images``) override the result.
     """
     if model not in experiment["model_specs"]:
         raise ConfigError(f"{model!r} is not a model of experiment {experiment['name']!r}: "
@@ -271,7 +274,7 @@ def resolve_train(experiment: Mapping, model: str, quick: bool = False) -> dict:
         out[key] = copy.deepcopy(value)
     if quick:
         for key, value in experiment["quick"].items():
-            if key not in ("models", "max_images"):
+            if key not in ("models", "protocols", "max_images"):
                 out[key] = copy.deepcopy(value)
     return out
 

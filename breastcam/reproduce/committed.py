@@ -75,7 +75,7 @@ def build_splits(dataset: str, reference: pd.DataFrame | None = None) -> pd.Data
             plan = make_plan(exp, manifests_dir(), out_dir=Path(tmp) / name, quick=False, manifest=view)
             for job in plan.splits:
                 column = column_name(exp, job)
-                if column in columns:
+                if column in columns or job.fold:  # the authors' folds: in breakhis.csv itself
                     continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -115,7 +115,7 @@ def committed_split(experiment: Mapping, job, data_dir: str | Path) -> pd.DataFr
     """The committed split of ``job`` when its images are exactly the committed ones, else None."""
     table = read_splits(experiment["dataset"])
     column = column_name(experiment, job)
-    if table is None or column not in table.columns:
+    if table is None or column not in table.columns or getattr(job, "fold", None):
         return None
     cells = table.loc[table[column] != "", ["path", column]]
     prefix = _prefix(table["path"].tolist(), Path(data_dir))

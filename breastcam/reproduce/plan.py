@@ -35,6 +35,7 @@ from breastcam.resources import checkout_root
 # under the working directory (never into site-packages).
 REPO = checkout_root()
 ALL = "all"
+OFFICIAL = "breakhis-official"  # protocol: the BreakHis authors' dsfold1..5 (breastcam.data.official)
 MIN_IMAGES = 6  # fewer images than this cannot make train / val / test with every class seen
 MIN_PER_CLASS = 2
 # train.* keys of an experiment and where they go in a run config (breastcam/train/config.py).
@@ -54,10 +55,11 @@ class SplitJob:
     rows: pd.DataFrame
     path: Path  # where the split CSV is written
     stratify: list[str]
+    fold: int | None = None  # breakhis-official: the authors' fold (1-5) this split is
 
     @property
     def key(self) -> str:
-        return f"{self.subset}-{self.protocol}"
+        return f"{self.subset}-{self.protocol}" + (f"-fold{self.fold}" if self.fold else "")
 
 
 @dataclasses.dataclass
@@ -155,6 +157,8 @@ def splittable(rows: pd.DataFrame, n_classes: int, protocol: str, group: str | N
                 (MIN_PER_CLASS, ", ".join(str(names.get(c, c)) for c in missing)))
     if group == "patient" and rows["patient_id"].nunique() < 3:
         return f"{rows['patient_id'].nunique()} patient(s), fewer than 3"
+    if protocol == OFFICIAL:
+        return None  # the authors' folds say where every image goes
     folds = get_protocol(protocol).folds
     if folds and len(rows) * 0.7 < 2:
         return "too few images for cross-validation folds"
@@ -198,6 +202,21 @@ def _subsets(experiment: Mapping, df: pd.DataFrame, quick: bool, notes: list[str
                          f"per {by}); results are reported per {by} from its test images")
         return [(ALL, pd.concat([p for _, p in parts]).reset_index(drop=True))], by
     return parts, None
+
+
+def official_folds(experiment: Mapping, models: Sequence[str], quick: bool) -> list[int]:
+    """The authors' folds (1-5) an experiment with protocol ``breakhis-official`` runs: its
+    ``train.folds`` (quick: ``quick.folds``), all five when it names none."""
+    from breastcam.data.official import FOLDS
+    from breastcam.report import resolve_train
+
+    train = resolve_train(experiment, models[0], quick=quick) if models else experiment["train"]
+    folds = [int(k) for k in train.get("folds") or FOLDS]
+    if experiment["dataset"] != "breakhis" or not set(folds) <= set(FOLDS):
+        raise ConfigError(f"experiment {experiment['name']}: protocol {OFFICIAL} needs dataset "
+                          f"breakhis and folds among {list(FOLDS)}, got {experiment['dataset']}, "
+                          f"{folds}")
+    return folds
 
 
 def run_config(experiment: Mapping, model: str, train: Mapping, *, run_dir: Path,
@@ -266,11 +285,14 @@ def make_plan(
             raise ConfigError(f"protocols {unknown} are not in experiment {exp['name']}: "
                              f"{exp['protocols']}")
         notes.append(f"only protocols {list(protocols)} were run (of {exp['protocols']})")
+    elif quick and quick_block.get("protocols"):
+        protocols = list(quick_block["protocols"])
     if quick:
-        shrunk = {k: v for k, v in quick_block.items() if k != "models"}
+        shrunk = {k: v for k, v in quick_block.items() if k not in ("models", "protocols")}
         deviations.append(
             "quick mode (a smoke test, not a reproduction): " + ", ".join(
-                f"{k}={v}" for k, v in shrunk.items()) + f"; models {models}")
+                f"{k}={v}" for k, v in shrunk.items()) + f"; models {models}"
+            + (f"; protocols {list(protocols)}" if protocols is not None else ""))
         if "weights" in quick_block and quick_block["weights"] is None:
             deviations.append("quick mode: weights=None (random initialisation), the paper starts "
                               "from ImageNet weights")
@@ -287,14 +309,19 @@ def make_plan(
         if group and (manifest["patient_id"].astype(str) == "").any():
             notes.append(f"protocol 'patient' skipped: {exp['dataset']} has no patient ids")
             continue
+        # the authors' folds are five splits (test sets differ); other protocols are one each
+        official = official_folds(exp, models, quick) if protocol == OFFICIAL else [None]
         for subset, rows in parts:
-            why = splittable(rows, n_classes, base, group)
+            why = splittable(rows, n_classes, OFFICIAL if official[0] else base, group)
             label = "all images" if subset == ALL else f"{exp['subsets']['by']} {subset}"
             if why:
                 notes.append(f"{label}, protocol {protocol}: not run ({why})")
                 continue
-            splits.append(SplitJob(subset, protocol, base, group, rows.reset_index(drop=True),
-                                   sdir / f"{subset}-{protocol}.csv", stratify))
+            for fold in official:
+                job = SplitJob(subset, protocol, OFFICIAL if fold else base, group,
+                               rows.reset_index(drop=True), sdir, stratify, fold)
+                job.path = sdir / f"{job.key}.csv"
+                splits.append(job)
     if "patient" in exp["protocols"] and any(s.group for s in splits):
         deviations.append("protocol 'patient' (breastcam's, not the paper's): the same ratios "
                           "with no patient in two splits; the paper split images at random")
@@ -303,7 +330,8 @@ def make_plan(
     for job in splits:
         for model in models:
             train = resolve_train(exp, model, quick=quick)
-            folds = list(train.get("folds") or [None]) if get_protocol(job.base).folds else [None]
+            cv = job.base != OFFICIAL and get_protocol(job.base).folds
+            folds = list(train.get("folds") or [None]) if cv else [None]
             run_seeds = list(seeds) if seeds is not None else list(train.get("seeds") or [0])
             for fold in folds:
                 for seed in run_seeds:

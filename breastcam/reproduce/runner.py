@@ -23,6 +23,7 @@ from breastcam.console import progress
 from breastcam.errors import ConfigError
 from breastcam.data import make_split, write_split
 from breastcam.data.manifest import file_sha256, write_manifest
+from breastcam.data.official import attach_official_folds, official_split
 from breastcam.errors import RunStateError
 from breastcam.reproduce.claim import STALE_AFTER_S, claim_run
 from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
@@ -66,7 +67,10 @@ def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
         df = None if plan.quick else committed_split(plan.experiment, job, plan.data_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if df is None:
+            if df is None and job.fold:  # the BreakHis authors' fold (breakhis-official)
+                df = official_split(attach_official_folds(job.rows, _breakhis_reference()),
+                                    job.fold, seed=0)
+            elif df is None:
                 df = make_split(job.rows, job.base, group=job.group, seed=0, stratify=job.stratify)
         for w in caught:
             plan.notes.append(f"split {job.key}: {w.message}")
@@ -74,6 +78,14 @@ def make_splits(plan: Plan, *, force: bool = False) -> dict[str, pd.DataFrame]:
         write_split(df, job.path, force=force)  # refuses a different existing file
         out[job.key] = df
     return out
+
+
+def _breakhis_reference() -> pd.DataFrame:
+    """``data_manifests/breakhis.csv``: the authors' folds of every image (official_fold1..5)."""
+    from breastcam.data import read_manifest
+    from breastcam.resources import data_manifests_dir
+
+    return read_manifest(data_manifests_dir() / "breakhis.csv")
 
 
 def _modres_manifest(plan: Plan, job: SplitJob, df: pd.DataFrame) -> Path:

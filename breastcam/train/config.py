@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "mixed_precision": False,  # false | true (float16 on GPU, bfloat16 on CPU) | a policy name
         "sync_batchnorm": "auto",  # auto (on when >1 replica) | true | false: global-batch BN statistics
         "jit_compile": False,
+        "run_eagerly": False,  # Keras eager fit: no graph tracing (quick smoke tests of big models on CPU)
         "distribute": "auto",  # auto | none | mirrored | multiworker (batch_size is the global batch)
     },
 }

@@ -120,6 +120,7 @@ def run(
             loss=train["loss"],
             metrics=[_accuracy(train["loss"])],
             jit_compile=bool(train["jit_compile"]),
+            run_eagerly=bool(train["run_eagerly"]),
         )
 
     info = json.loads((work / "run_info.json").read_text())

@@ -24,7 +24,8 @@ MODEL_NAMES = {
 }
 EXPECTED = {
     "dala-breakhis", "dala-bach", "dala-miniddsm", "dala-placement", "dala-params", "dala-cam", "dala-cam-mias",
-    "dala-curves", "dala-data", "ernet-breakhis", "ernet-depth", "modres-cddcesm", "modres-mias",
+    "dala-curves", "dala-data", "ernet-breakhis", "ernet-breakhis-official", "ernet-depth", "modres-cddcesm",
+    "modres-mias",
 }
 EXPERIMENTS = list_experiments()
 NAMES = [name for name, _, _ in EXPERIMENTS]

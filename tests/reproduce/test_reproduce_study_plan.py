@@ -55,11 +55,12 @@ def test_plan_cli_prints_run_count_and_cost_estimate(breakhis_root, tmp_path, ca
                  "--plan", "--out", str(tmp_path), "--models", "ernet18"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "2 run(s) planned" in text and "an estimate" in text and "--array=0-1" in text
+    # the quick block keeps one protocol (experiments/ernet/depth.yaml): one run
+    assert "1 run(s) planned" in text and "an estimate" in text and "--array=0-0" in text
     study = json.loads((tmp_path / "ernet-depth" / "plan.json").read_text())
     table = estimate(study)
     # ERNet-18 at 64x64: 0.298 analytic GFLOPs (`breastcam models`' count)
-    assert table["gflops"].tolist() == pytest.approx([0.298, 0.298], abs=1e-3)
+    assert table["gflops"].tolist() == pytest.approx([0.298], abs=1e-3)
     row = table.iloc[0]
     expected = row.gflops * ((3 * row.train + row.val) * row.epochs + row.test) / 1e3
     assert row.tflop == pytest.approx(expected, rel=1e-9)

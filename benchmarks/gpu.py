@@ -32,6 +32,7 @@ import tensorflow as tf
 from breastcam.data import make_split, make_synthetic, write_split
 from breastcam.explain import get_cam
 from breastcam.train import run
+from _report import write_report  # benchmarks/ is on sys.path when run as a script
 
 PAPER_SECONDS = 2133  # paper 000 Table 7: DALAResNet50 convergence time on BreakHis 40X, RTX A4000
 GOAL_SECONDS = 120  # issue 13: 50 epochs on one H100-class GPU
@@ -120,10 +121,7 @@ def main() -> None:
         f"| Grad-CAM throughput | {gradcam:.0f} img/s |",
         f"| DT Grad-CAM v2 throughput (N noisy copies) | {dtgradcam:.1f} img/s |",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

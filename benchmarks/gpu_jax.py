@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 from breastcam.data.splits import make_split  # noqa: E402
 from breastcam.data.synthetic import make_synthetic  # noqa: E402
 from breastcam.models import build, cam_layer  # noqa: E402
+from _report import write_report  # noqa: E402  (benchmarks/ is on sys.path when run)
 
 PAPER_SECONDS = 2133
 GOAL_SECONDS = 120
@@ -252,10 +253,7 @@ def main() -> None:
         f"| Grad-CAM | {gc_rate:.0f} |",
         f"| DT Grad-CAM v2 (8 noisy copies, raw average) | {dt_rate:.0f} |",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

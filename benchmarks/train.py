@@ -16,12 +16,12 @@ import datetime as dt
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from breastcam import models
+from _report import write_report  # benchmarks/ is on sys.path when run as a script
 
 # Paper protocol per model: (batch size, trainable note); input size comes from the registry.
 DEFAULT_MODELS = ["resnet50", "dalaresnet50", "ernet50", "resnet50_frozen10"]
@@ -92,10 +92,7 @@ def main() -> None:
         "Paper 000 Table 7 reports 2,133 s of convergence time for DALAResNet50 on BreakHis 40X "
         "(RTX A4000): compare with s/epoch x epochs-to-best measured on a GPU with this script.",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

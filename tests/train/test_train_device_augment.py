@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from breastcam.augment import get_recipe, get_recipe_layers
-from breastcam.data import make_split, make_synthetic, write_split
+from _splits import synthetic_split
 from breastcam.data.pipeline import make_dataset
 from breastcam.errors import ConfigError, DataError
 from breastcam.models import load_model
@@ -25,11 +25,7 @@ from breastcam.train.device_augment import DeviceAugmented
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    root = tmp_path_factory.mktemp("device_augment")
-    df = make_synthetic(root / "data", n_patients=4, images_per_patient=3, image_size=(40, 40), seed=0)
-    path = root / "split.csv"
-    write_split(make_split(df, "dala", group="patient", seed=0), path)
-    return path, root / "data"
+    return synthetic_split(tmp_path_factory.mktemp("device_augment"), n_patients=4, size=40)
 
 
 def test_device_layers_apply_the_host_recipe():

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from breastcam import models
-from breastcam.data import make_split, make_synthetic, write_split
+from _splits import synthetic_split
 from breastcam.explain import get_cam
 from breastcam.train import run
 from breastcam.train.runtime import precision_policy
@@ -30,11 +30,7 @@ def restore_policy():
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    root = tmp_path_factory.mktemp("precision")
-    df = make_synthetic(root / "data", n_patients=6, images_per_patient=3, image_size=(48, 48), seed=0)
-    path = root / "split.csv"
-    write_split(make_split(df, "dala", group="patient", seed=0), path)
-    return path, root / "data"
+    return synthetic_split(tmp_path_factory.mktemp("precision"), n_patients=6, size=48)
 
 
 def test_true_picks_bfloat16_on_cpu_and_names_are_checked():

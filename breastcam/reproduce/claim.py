@@ -10,7 +10,9 @@ that no longer exists (``kill -9``, an out-of-memory kill, a crashed node reboot
 heartbeat is older than ``stale_after`` seconds (a holder on another host that died; the only
 evidence there is the clock, so cluster nodes need synchronised clocks, which they have). The
 run then resumes from its ``BackupAndRestore`` state. Taking over is itself serialised by a second
-``O_EXCL`` file, so two workers that find the same stale claim cannot both take it.
+``O_EXCL`` file, so two workers that find the same stale claim cannot both take it, and the
+stale lock is replaced by the new claim in one ``os.replace`` (never removed first), so a third
+worker cannot slip a fresh claim in between.
 """
 
 from __future__ import annotations
@@ -111,15 +113,21 @@ def _create(path: Path, label: str) -> dict | None:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return None
-    info = {"run": label, "host": socket.gethostname(), "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": secrets.token_hex(8)}
+    info = _new_info(label)
     with os.fdopen(fd, "w") as fh:
         json.dump(info, fh)
     return info
 
 
-def _remove_if_unchanged(path: Path, seen: dict) -> bool:
-    """Remove a stale lock under a takeover lock, only if it is still the one judged stale."""
+def _new_info(label: str) -> dict:
+    return {"run": label, "host": socket.gethostname(), "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": secrets.token_hex(8)}
+
+
+def _take_over(path: Path, seen: dict, label: str) -> dict | None:
+    """Replace a stale lock by this worker's claim under a takeover lock, only if it is still the
+    one judged stale. The lock file never disappears on the way (``os.replace``), so no other
+    worker can create a fresh lock between the stale one's removal and this claim."""
     guard = path.with_name(path.name + ".takeover")
     try:
         fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -129,13 +137,16 @@ def _remove_if_unchanged(path: Path, seen: dict) -> bool:
                 guard.unlink(missing_ok=True)  # left by a worker killed mid-takeover
         except FileNotFoundError:
             pass
-        return False
+        return None
     try:
         os.close(fd)
-        if read_claim(path) == seen:
-            path.unlink(missing_ok=True)
-            return True
-        return False
+        if read_claim(path) != seen:
+            return None
+        info = _new_info(label)
+        staged = path.with_name(f"{path.name}.{info['token']}")
+        staged.write_text(json.dumps(info))
+        os.replace(staged, path)
+        return info
     finally:
         guard.unlink(missing_ok=True)
 
@@ -153,11 +164,10 @@ def claim_run(run_dir: str | Path, label: str = "", *, stale_after: float = STAL
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
     label = label or str(run_dir)
-    took_over = None
-    for _ in range(5):  # each pass either creates the lock or removes a stale one
+    for _ in range(5):  # each pass creates the lock, takes a stale one over, or waits
         info = _create(path, label)
         if info is not None:
-            claim = Claim(path, info, took_over)
+            claim = Claim(path, info)
             claim.start_heartbeat(heartbeat or min(60.0, stale_after / 10))
             return claim
         seen = read_claim(path)
@@ -167,8 +177,10 @@ def claim_run(run_dir: str | Path, label: str = "", *, stale_after: float = STAL
                 f"run {label} is claimed by {describe(seen)} (lock {path}): another worker is "
                 f"running it, so this one skips it. If that worker is gone for good, its claim "
                 f"counts as stale after {stale_after:.0f} s without heartbeat, or delete {path}")
-        if _remove_if_unchanged(path, seen):
-            took_over = f"took over the stale claim of {describe(seen)}: {why}"
-        else:
-            time.sleep(0.05)  # another worker is taking it over right now
+        info = _take_over(path, seen, label)
+        if info is not None:
+            claim = Claim(path, info, f"took over the stale claim of {describe(seen)}: {why}")
+            claim.start_heartbeat(heartbeat or min(60.0, stale_after / 10))
+            return claim
+        time.sleep(0.05)  # another worker is taking it over right now
     raise RunStateError(f"run {label}: could not claim {path}; other workers keep taking it over")

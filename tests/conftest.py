@@ -51,3 +51,43 @@ def quick_reports(tmp_path_factory) -> Path:
     """One reports folder per test session for the quick reproductions: the reproduce tests and
     the notebooks run the same experiments into it, so a finished run is reused, not retrained."""
     return tmp_path_factory.mktemp("quick_reports")
+
+
+
+# Parallel runs (pytest-xdist, the README's `-n 2`). Each test file is one unit of work, so its
+# module fixtures (the every-model fixture, trained runs) are built once; the files that share the
+# session's quick reproductions form one unit, so those are trained once. The units known to take
+# minutes go first, so that the workers finish together. (xdist's own `--dist loadgroup` cannot
+# do this under pytest 9.2: it renames items through an attribute pytest no longer reads.)
+_SHARE_QUICK_REPORTS = {"test_notebooks.py", "test_reproduce_quick.py", "test_table_scripts.py"}
+_LONGEST_FIRST = ["tests/test_every_model.py", "quick_reports", "tests/test_packaging_wheel.py",
+                  "tests/reproduce/test_reproduce_study_run.py", "tests/train/test_train_folds.py",
+                  "tests/benchmarks/test_benchmark_gpu_tiny.py", "tests/test_demo.py",
+                  "tests/test_cli_train_export_predict.py", "tests/train/test_train_distributed.py",
+                  # the developer loop's longest files
+                  "tests/models/test_models_zoo.py", "tests/explain/test_explain_cli.py",
+                  "tests/export/test_export_savedmodel.py", "tests/models/test_models_fidelity.py",
+                  "tests/stain/test_stain_macenko.py", "tests/train/test_train_device_augment.py"]
+
+
+def _work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return "quick_reports" if Path(path).name in _SHARE_QUICK_REPORTS else path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the collection it reports sets the order
+        rank = {unit: i for i, unit in enumerate(_LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_work_unit(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order
+    return ByWorkUnit(config, log)

@@ -96,8 +96,17 @@ def build_mobilenetv2(num_classes, input_shape, weights=None, *, alpha: float = 
     return _application_model(keras.applications.MobileNetV2, "mobilenetv2", num_classes, input_shape, weights, dropout=dropout, alpha=alpha)
 
 
-@register("efficientnetb7", cam_layer="top_activation", input_shape=(224, 224, 3), preprocessing="none", paper="C", source="paper 004 (no count printed)")
-def build_efficientnetb7(num_classes, input_shape, weights=None, *, dropout: float = 0.0) -> keras.Model:
+_EFFICIENTNETS = {f"b{i}": getattr(keras.applications, f"EfficientNetB{i}") for i in range(8)}
+
+
+# small: B0's depth and width (the same MBConv blocks, 237 layers instead of 813) - a ninth of the
+# build, save and export time of B7 in the every-model test; tests/models/test_models_zoo.py builds B7.
+@register("efficientnetb7", cam_layer="top_activation", input_shape=(224, 224, 3), preprocessing="none", paper="C",
+          source="paper 004 (no count printed)", small={"scaling": "b0"})
+def build_efficientnetb7(num_classes, input_shape, weights=None, *, dropout: float = 0.0, scaling: str = "b7") -> keras.Model:
     """EfficientNet-B7 + GAP -> logits, at 224 px by default (its native size is 600 px; the
-    papers' protocols resize to 224 or 112). The model rescales pixels itself: feed [0, 255]."""
-    return _application_model(keras.applications.EfficientNetB7, "efficientnetb7", num_classes, input_shape, weights, dropout=dropout)
+    papers' protocols resize to 224 or 112). The model rescales pixels itself: feed [0, 255].
+    ``scaling`` picks another member of the family (``"b0"``-``"b6"``: fewer, narrower blocks)."""
+    if scaling not in _EFFICIENTNETS:
+        raise ConfigError(f"scaling={scaling!r}; choose one of {', '.join(_EFFICIENTNETS)}")
+    return _application_model(_EFFICIENTNETS[scaling], "efficientnetb7", num_classes, input_shape, weights, dropout=dropout)

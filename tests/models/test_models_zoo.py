@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from breastcam import models
+from breastcam.errors import ConfigError
 from breastcam.models.dala import ATTENTION_OUT
 from breastcam.models.heads import logits_model
 from breastcam.models.resnet import build_hand_resnet50
@@ -172,3 +173,12 @@ def test_models_zoo_legacy_h5_loads_by_name(tmp_path):
     for layer in ("conv1_conv", "conv4_block2_2_bn", "conv5_block3_3_conv"):
         for a, b in zip(dala.get_layer(layer).get_weights(), app.get_layer(layer).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_models_zoo_efficientnet_scaling_option():
+    # the registry's small configuration: B0's blocks (tests/test_every_model.py builds it and
+    # checks its CAM layer); an unknown member fails before any build
+    shape, options = models.spec("efficientnetb7").small_config()
+    assert options == {"scaling": "b0"}
+    with pytest.raises(ConfigError, match="scaling='b9'"):
+        models.build("efficientnetb7", 2, (32, 32, 3), scaling="b9")

@@ -19,9 +19,7 @@ from fixtures_study import make_tiny_experiment
 
 
 def _tiny_tinycnn() -> dict:
-    exp = make_tiny_experiment()
-    exp["model_specs"] = {**exp["model_specs"], "tinycnn": {"model": "tinycnn", "options": {}}}
-    exp["models"] = [*exp["models"], "tinycnn"]
+    exp = make_tiny_experiment()  # tinycnn already
     exp["train"] = {k: v for k, v in exp["train"].items() if k != "stain"}  # keep it cheap
     exp["quick"] = {**exp["quick"], "batch_size": 4, "epochs": 3, "models": ["tinycnn"]}
     return exp

@@ -18,7 +18,7 @@ from breastcam.reproduce.cost import estimate
 from breastcam.reproduce.study import plan_study, run_planned
 from fixtures_study import make_tiny_experiment
 
-IDS = ["all-ernet/ernet18/fold_0", "all-patient/ernet18/fold_0"]
+IDS = ["all-ernet/tinycnn/fold_0", "all-patient/tinycnn/fold_0"]
 
 
 @pytest.fixture(scope="module")

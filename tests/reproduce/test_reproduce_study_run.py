@@ -101,8 +101,13 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 900
         time.sleep(0.1)
 
 
+EPOCHS = 10
+
+
 def test_second_run_of_a_claimed_run_skips_it_and_a_killed_run_resumes(breakhis_root, tmp_path):
-    study = plan_study(make_tiny_experiment(epochs=4), breakhis_root, tmp_path, quick=True,
+    # tinycnn epochs take a fraction of a second: 10 of them leave seconds between the first
+    # epoch's backup and the end of training, for the kill below to land in.
+    study = plan_study(make_tiny_experiment(epochs=EPOCHS), breakhis_root, tmp_path, quick=True,
                        protocols=["ernet"])
     entry = study["runs"][0]
     run_dir = Path(entry["run_dir"])
@@ -125,13 +130,13 @@ def test_second_run_of_a_claimed_run_skips_it_and_a_killed_run_resumes(breakhis_
     assert not status.exists(), "the run finished before it could be killed; cannot test resume"
     assert (run_dir / LOCK_NAME).exists()  # a SIGKILLed worker cannot release its claim
     epochs_done = json.loads(metadata.read_text())["epoch"]
-    assert 1 <= epochs_done < 4
+    assert 1 <= epochs_done < EPOCHS
     third = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     assert third.returncode == 0, third.stdout + third.stderr
     assert f"process {first.pid}" in third.stdout and "no longer exists" in third.stdout
     assert f"resuming after epoch {epochs_done}" in third.stdout
     assert json.loads(status.read_text())["state"] == "finished"
     history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == [0, 1, 2, 3]  # every epoch once: resumed, not restarted
+    assert history["epoch"].tolist() == list(range(EPOCHS))  # every epoch once: resumed, not restarted
     assert not (run_dir / LOCK_NAME).exists()  # released on finish
     assert (run_dir / "metrics.json").is_file()

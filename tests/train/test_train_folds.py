@@ -1,5 +1,7 @@
 """Paper B's protocol on the real BreakHis sample: 70/30, 5 folds in the 70 %, one run
-directory per fold, then mean +- std over the folds."""
+directory per fold, then mean +- std over the folds. The protocol is under test, not the model:
+``tinycnn`` with paper B's loss and optimiser (ERNet itself goes through `breastcam train` in
+tests/test_cli_train_export_predict.py and through every command in tests/test_every_model.py)."""
 
 import json
 
@@ -24,7 +26,7 @@ def test_five_fold_protocol_b_gives_five_runs_and_an_aggregate(tmp_path, breakhi
         "name: ernet-sample\n"
         f"output_dir: {tmp_path / 'runs'}\n"
         f"data: {{manifest: {split_csv}, root: {breakhis_root}, image_size: 32, augmentation: ernet}}\n"
-        "model: {name: ernet18, weights: null}\n"
+        "model: {name: tinycnn, weights: null}\n"
         "train: {batch_size: 4, epochs: 1, loss: binary_crossentropy,\n"
         "        optimizer: {name: adam, learning_rate: 1.0e-4, beta_1: 0.6, beta_2: 0.8}}\n"
     )

@@ -51,6 +51,7 @@ def test_probabilities_are_float32_under_mixed_policy(policy, restore_policy):
     np.testing.assert_allclose(np.asarray(probs).sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # about 23 s on 2 cores: XLA compiles the bfloat16 step
 def test_bfloat16_with_xla_trains_saves_reloads_and_explains(split, tmp_path, restore_policy):
     split_csv, data_root = split
     out = run({

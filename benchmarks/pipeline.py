@@ -276,10 +276,12 @@ def write_report(path: Path, uncached: dict, profile, large, augmented, loads, a
     lines += [
         "", "CPU ms/img is process CPU time over images (all threads): it is much less "
         "sensitive to the machine's load than img/s and says how much work each image costs. "
-        "Under this load many epochs of every pipeline come out at the same ~31 img/s (or "
-        "half of it), whatever their CPU cost per image: the rate is then set by the CPU share "
-        "the scheduler grants, not by the pipeline, which is why single img/s pairs swing "
-        "between 0.5x and 1.8x and why the ratio is a median over paired rounds.", "",
+        "On the 2-core VMs measured so far, epoch rates cluster at a few values for every "
+        "pipeline whatever its CPU cost per image (e.g. ~94 img/s and about twice that, also "
+        "with nothing else running; ~31 img/s under heavy load): the rate is then set by how "
+        "the machine grants CPU time, not by the pipeline, which is why single img/s pairs "
+        "swing between 0.6x and 1.7x and why the ratio is a median over paired rounds, with "
+        "the CPU ms/img ratio beside it.", "",
         "## 2. Where the time goes (CPU ms per image, one 700x460 PNG per call)", "",
         "| step | CPU ms |", "|---|---:|",
     ]
@@ -312,9 +314,11 @@ def write_report(path: Path, uncached: dict, profile, large, augmented, loads, a
         *_machine(),
         f"- load average (1 min) at start / after section 1 / at the end: "
         + " / ".join(f"{x:.2f}" for x in loads)
-        + f" on {os.cpu_count()} cores: the machine is shared with other agents' work, so "
-        "absolute img/s are low and noisy; the ratio of section 1 comes from interleaved epochs "
-        "in one process and the CPU ms/img columns are the load-insensitive view.",
+        + f" on {os.cpu_count()} cores: "
+        + ("no more than the benchmark's own threads" if max(loads) <= os.cpu_count() + 0.5 else
+           "the machine was shared with other work, so absolute img/s are low and noisy")
+        + "; the ratio of section 1 comes from interleaved epochs in one process and the CPU "
+        "ms/img columns are the load-insensitive view.",
         f"- command: `python benchmarks/pipeline.py --entries {n} --rounds {args.rounds} "
         f"--epochs {args.epochs} --synth {args.synth}`", "",
         "## Notes", "",

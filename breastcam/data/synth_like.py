@@ -4,9 +4,9 @@ Why: rehearsing a protocol (time per epoch, memory, cache and checkpoint sizes) 
 that does not hold the data needs files that cost what the real ones cost to read and decode.
 ``synth_like(reference, out)`` writes one image for every row of a reference manifest
 (``data_manifests/<dataset>.csv``) at its relative path, so the loaders, ``validate --against``
-and ``reproduce`` treat the tree as a download. Content is tissue-like (H&E tiles from
-:mod:`breastcam.data.synthetic`) or mammogram-like (a grey breast with brighter masses for
-abnormal rows): a pipeline can be timed on it, but nothing learnt from it means anything.
+and ``reproduce`` treat the tree as a download (label files included). Content is tissue-like
+(H&E tiles from :mod:`breastcam.data.synthetic`) or mammogram-like (a grey breast with brighter
+masses for abnormal rows): a pipeline can be timed on it, but nothing learnt from it means anything.
 
 Sizes: BreakHis 700x460 RGB PNG (Spanhol et al. 2016), BACH 2048x1536 RGB TIFF (Aresta et al.
 2019), mini-MIAS 1024x1024 8-bit PGM (Suckling et al. 1994). Mammogram sizes vary within
@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from breastcam.data.synth_labels import write_label_files
 from breastcam.data.synthetic import CLASSES, _draw_tile
 from breastcam.errors import DataError
 
@@ -51,6 +52,8 @@ def synth_like(
 
     ``fraction`` < 1 keeps that share of every class (seeded, at least one image per class), so
     growth from 10 % to 100 % of a dataset can be measured. Existing files are overwritten.
+    The label files a loader needs (mini-MIAS ``Info.txt``, the CDD-CESM annotation sheet) are
+    written for the rows kept (:mod:`breastcam.data.synth_labels`).
     """
     if dataset not in FORMATS:
         raise DataError(f"synth: no format known for dataset {dataset!r}; choose one of {sorted(FORMATS)}")
@@ -85,6 +88,7 @@ def synth_like(
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         list(pool.map(write, rows.iterrows()))
+    write_label_files(rows, root, dataset)  # mini-MIAS Info.txt, CDD-CESM sheet
     return rows
 
 

@@ -53,7 +53,6 @@ def quick_reports(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("quick_reports")
 
 
-
 # Parallel runs (pytest-xdist, the README's `-n 2`). Each test file is one unit of work, so its
 # module fixtures (the every-model fixture, trained runs) are built once; the files that share the
 # session's quick reproductions form one unit, so those are trained once. The units known to take

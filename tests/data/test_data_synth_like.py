@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import pandas as pd
 import pytest
 
 from breastcam.cli import main
 from breastcam.data.synth_like import FORMATS, synth_like
+from breastcam.data.loaders import load_manifest
 from breastcam.data.manifest import read_manifest
 from breastcam.errors import DataError
 from breastcam.resources import data_manifests_dir
@@ -50,10 +53,6 @@ def test_bad_arguments_are_named(tmp_path):
 def test_loader_reads_the_label_file_synth_wrote(dataset, tmp_path):
     """mini-MIAS Info.txt and the CDD-CESM sheet are written: the loader labels the tree as the
     reference manifest does (a fraction: only the rows written, no absent-image warnings)."""
-    import warnings
-
-    from breastcam.data.loaders import load_manifest
-
     reference = read_manifest(data_manifests_dir() / f"{dataset}.csv")
     if dataset == "cddcesm":  # low energy images: the loader's default modality
         reference = reference[reference["type"] == "DM"]

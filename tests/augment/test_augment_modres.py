@@ -69,6 +69,19 @@ def test_seeded(tmp_path, breakhis_root, split_manifest):
     assert any(not np.array_equal(x, z) for x, z in zip(a, c))
 
 
+def test_threads_do_not_change_the_copies_or_their_order(tmp_path, breakhis_root, split_manifest):
+    one = expand_modres(split_manifest, breakhis_root, tmp_path / "one", workers=1)
+    four = expand_modres(split_manifest, breakhis_root, tmp_path / "four", workers=4)
+    assert one["augmentation"].tolist() == four["augmentation"].tolist()
+    assert one["augmented_from"].tolist() == four["augmented_from"].tolist()
+    for a, b in zip(one["path"], four["path"]):
+        if Path(a).is_absolute():  # a copy: same name under its own out_dir, same pixels
+            assert Path(a).relative_to(tmp_path / "one") == Path(b).relative_to(tmp_path / "four")
+            np.testing.assert_array_equal(cv2.imread(a, cv2.IMREAD_UNCHANGED), cv2.imread(b, cv2.IMREAD_UNCHANGED))
+        else:
+            assert a == b
+
+
 def test_grayscale_films_stay_grayscale(tmp_path, mias_root):
     df = pd.DataFrame({"path": ["mdb001.pgm"], "label": ["normal"], "split": ["train"]})
     out = expand_modres(df, mias_root, tmp_path, copies=("hflip", "shear"))

@@ -14,7 +14,8 @@ import pandas as pd
 
 from breastcam.report import comparison_table, package_versions, published_for, write_report
 from breastcam.evaluate.paper_metrics import PAPER_DEFINITIONS, paper_definition, parse_definition
-from breastcam.report.metric_solver import CLASSES, inconsistent_keys
+from breastcam.report.metric_solver import CLASSES
+from breastcam.report.verdicts import inconsistent_keys
 from breastcam.report.tables import KEY, normalise_subset
 
 # The deviations every experiment of a paper has, whatever mode it runs in, are data:
@@ -50,7 +51,8 @@ def paper_consistency(experiment: Mapping, published: pd.DataFrame, reproduced: 
                       notes: list[str]) -> dict[tuple[str, str, str], str]:
     """The paper's metric definition, said in ``notes``; the published rows no definition fits.
 
-    Only rows the report compares are checked (the solver takes about a second a row).
+    Only rows the report compares are checked; answers come from the shipped verdicts
+    (:mod:`breastcam.report.verdicts`), a row missing there is solved (seconds a row).
     """
     paper = str(experiment.get("paper") or "")
     classes = {len(CLASSES[d]) for d in published.get("dataset", pd.Series(dtype=str)).unique()

@@ -115,9 +115,10 @@ def _stain_reference(plan: Plan, job: SplitJob, df: pd.DataFrame, given) -> str:
         return str(path)
     candidates = sorted(df.loc[df["split"] != "test", "path"].astype(str))
     errors = []
+    macenko = Macenko()  # one instance: its estimator is traced once, not once per candidate
     for rel in candidates[:20]:
         try:
-            fitted = Macenko().fit(read_image(plan.data_dir / rel))
+            fitted = macenko.fit(read_image(plan.data_dir / rel))
         except ValueError as err:
             errors.append(f"{rel}: {err}")
             continue

@@ -169,3 +169,14 @@ def test_single_image_call_is_the_batch_transform(tiles, fitted):
     one = fitted(tf.constant(tiles[1][0]))
     assert one.shape == SIZE + (3,) and one.dtype == tf.uint8
     np.testing.assert_array_equal(one.numpy(), fitted.transform(tiles[1][:1]).numpy()[0])
+
+
+def test_a_failed_fit_leaves_the_instance_ready_for_the_next_image(tiles, fitted):
+    # breastcam reproduce tries training images in turn with one instance until one fits
+    macenko = Macenko()
+    with pytest.raises(ValueError, match="cannot be used for Macenko fitting"):
+        macenko.fit(np.full(SIZE + (3,), 250, np.uint8))  # background only
+    assert not macenko.is_fitted
+    macenko.fit(tiles[0])
+    np.testing.assert_allclose(macenko.stain_matrix_, fitted.stain_matrix_, atol=1e-6)
+    np.testing.assert_allclose(macenko.max_concentrations_, fitted.max_concentrations_, rtol=1e-6)

@@ -85,19 +85,20 @@ def experiment_rows(names: Sequence[str] | None = None) -> list[tuple[str, dict]
 
 def solve_all(names: Sequence[str] | None = None, known: Mapping[str, dict] | None = None) -> dict[str, dict]:
     """``{row key: verdict}`` for :func:`experiment_rows`; answers in ``known`` are reused."""
-    known = dict(known or {})
-    out = {}
+    known = known or {}
+    out: dict[str, dict] = {}
     for paper, row in experiment_rows(names):
         key = row_key(row, paper)
-        if key not in out:
-            if key in known:
-                out[key] = known[key]
-                continue
-            fits, method = ms.row_fits(row, paper)
-            out[key] = {"paper": paper, **{k: str(row[k]) for k in ms.ROW_KEY},
-                        "metrics": sorted(row["bounds"]), "fits": fits, "method": method}
-            print(f"{paper} {row['dataset']} {row['subset']} {row['model']}: "
-                  f"{'fits' if fits else 'no definition fits'} ({method})", flush=True)
+        if key in out:  # the same printed row in another experiment
+            continue
+        if key in known:
+            out[key] = known[key]
+            continue
+        fits, method = ms.row_fits(row, paper)
+        out[key] = {"paper": paper, **{k: str(row[k]) for k in ms.ROW_KEY},
+                    "metrics": sorted(row["bounds"]), "fits": fits, "method": method}
+        print(f"{paper} {row['dataset']} {row['subset']} {row['model']}: "
+              f"{'fits' if fits else 'no definition fits'} ({method})", flush=True)
     return out
 
 

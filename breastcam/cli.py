@@ -270,7 +270,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--stratify", action="store_true", help="bootstrap within each class")
-    p.add_argument("--model-file", default="best.keras", help="model file in the run (default best.keras)")
+    p.add_argument("--model-file", default=None, help="model file in the run (default: its best checkpoint)")
     p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
     p.add_argument("--batch-size", type=int, default=None, help="default: the run's train.batch_size")
     p.add_argument("--iba-alpha", type=float, default=0.1)
@@ -287,7 +287,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     for run_dir in args.run_dirs:
         m = evaluate_run(
             run_dir, split=args.split, n_bootstrap=args.n_bootstrap, seed=args.seed,
-            stratify=args.stratify, model_file=args.model_file, data_root=args.data_root,
+            stratify=args.stratify, data_root=args.data_root,
+            **({"model_file": args.model_file} if args.model_file else {}),
             batch_size=args.batch_size, iba_alpha=args.iba_alpha, iba_squared=args.iba_squared,
             ece_bins=args.ece_bins, figures=not args.no_figures, group_by=args.group_by,
         )
@@ -350,7 +351,8 @@ def _param_value(text: str):
 
 def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="a .keras file, or a registered model NAME (built with --weights, default random)")
+                   help="a run folder, a .keras file, or a registered model NAME (built with --weights, "
+                   "default random)")
     p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders")
     p.add_argument("--method", default="dtgradcam",
                    choices=["gradcam", "gradcampp", "scorecam", "eigencam", "dtgradcam"])
@@ -362,7 +364,8 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=int, default=None, help="for a registry NAME: square input side")
     p.add_argument("--weights", default=None, help="for a registry NAME: weights file or 'imagenet'")
     p.add_argument("--layer", default=None, help="CAM layer (default: the model's registered CAM layer)")
-    p.add_argument("--preprocessing", default=None, help="default: the registry's for the model")
+    p.add_argument("--preprocessing", default=None,
+                   help="for a .keras file of your own (default: the run's, else the registry's for the model)")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--faithfulness", action="store_true",
@@ -377,7 +380,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     from breastcam.explain.run import explain_files, load_model
 
     model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
-                       weights=args.weights)
+                       weights=args.weights, preprocessing=args.preprocessing)
     frame = explain_files(
         model, args.images, args.method, out_dir=args.out, masks=args.masks,
         preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
@@ -516,8 +519,12 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a finished run directory (holds best.keras)")
-    p.add_argument("--format", choices=["savedmodel", "keras"], default="savedmodel")
+    from breastcam.runs.files import EXPORT_FORMATS
+
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="savedmodel",
+                   help="savedmodel (raw images in, stain and preprocessing inside), keras, onnx or "
+                   "litert (pip install 'breastcam[export]'); every file is verified by running it")
     p.add_argument("--out", default=None, help="destination (default: RUN_DIR/export/...)")
     p.add_argument("--force", action="store_true", help="replace an existing export at the destination")
 
@@ -530,7 +537,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="an exported SavedModel directory or .keras file (breastcam export)")
+    p.add_argument("model", help="a run folder, an exported SavedModel folder or .keras file (breastcam export)")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, PGM, ...)")
     p.add_argument("--explain", choices=["dtgradcam"], default=None, help="also write DT Grad-CAM overlays")
     p.add_argument("--out", default=None, help="folder for predictions.csv (and overlays)")
@@ -603,8 +610,8 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
     ("reproduce", "rerun a paper's table (experiments/*.yaml): splits, runs, HTML report", _add_reproduce, _run_reproduce),
-    ("export", "export a run's best model: SavedModel (with an explain signature) or .keras", _add_export, _run_export),
-    ("predict", "classify (and explain) image files with an exported model", _add_predict, _run_predict),
+    ("export", "export a run's model with its model card: SavedModel (with an explain signature), .keras, ONNX, LiteRT", _add_export, _run_export),
+    ("predict", "classify (and explain) image files with a run or an exported model", _add_predict, _run_predict),
 ]
 
 

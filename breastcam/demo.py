@@ -69,19 +69,12 @@ def run_demo(
     run_dir = run(demo_config(out, split_csv, data_root, epochs=epochs, image_size=image_size), verbose=verbose)
     metrics = evaluate_run(run_dir)
 
-    from breastcam.models import load_model
+    from breastcam.runs import Run
 
-    model = load_model(run_dir / "best.keras")
+    trained = Run.open(run_dir).trained_model()  # the model evaluate just measured
     test = split[split["split"] == "test"].head(n_explain)
     explain_dir = run_dir / "explanations"
-    explain_files(
-        model,
-        [str(data_root / p) for p in test["path"]],
-        "dtgradcam",
-        out_dir=explain_dir,
-        preprocessing="minus_one_one",
-        image_size=(image_size, image_size),
-    )
+    explain_files(trained, [str(data_root / p) for p in test["path"]], "dtgradcam", out_dir=explain_dir)
     summary = {
         "out_dir": str(out),
         "run_dir": str(run_dir),

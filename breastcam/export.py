@@ -1,18 +1,30 @@
-"""Ship a trained model with its explanation: SavedModel / ``.keras`` export, and prediction.
+"""Ship a trained model with its explanation: SavedModel, ``.keras``, ONNX, LiteRT; and predict.
 
-The SavedModel takes raw pixels (float32 ``[B, H, W, 3]`` in 0-255, at the model's input size)
-and applies the run's preprocessing itself, so a consumer needs nothing from breastcam:
+Everything is written from the run's :class:`~breastcam.runs.TrainedModel`, and every written
+file is run once at export time on the run's test images and compared with the TrainedModel
+(the path ``breastcam evaluate`` takes): an export that would disagree with its evaluation is
+refused, not shipped.
 
-* ``serving_default(images) -> {probabilities}``
-* ``explain(images) -> {probabilities, cam, threshold, target}`` — DT Grad-CAM v2 of the
-  predicted class, computed in the graph (:mod:`breastcam.explain.dtgradcam_graph`).
+* SavedModel: takes raw RGB pixels (float32 ``[B, H, W, 3]`` in 0-255, any size: resized in the
+  graph as training resized them) and applies the run's stain normaliser and preprocessing itself,
+  so a consumer needs nothing from breastcam. ``serving_default(images) -> {probabilities}``;
+  ``explain(images) -> {probabilities, cam, threshold, target}`` (DT Grad-CAM v2 of the predicted
+  class, in the graph: :mod:`breastcam.explain.dtgradcam_graph`).
+* ``.keras``: the network, with ``<name>.json`` beside it (classes, size, preprocessing, fitted
+  stain reference) so :func:`breastcam.runs.load_trained` restores the whole pipeline.
+* ONNX / LiteRT (``pip install breastcam[export]``): pixels already resized to the model's input
+  size (the antialiased resize op has no ONNX / LiteRT kernel); the stain normaliser is inside
+  when the converter takes its ops, else the export says which op it refused and the file takes
+  stain-normalised pixels (the card and ``breastcam.json`` say which).
 
-Beside it, ``breastcam.json`` records class names, preprocessing, input size and CAM settings.
+Beside each export: ``breastcam.json`` (machine-readable metadata) and the model card
+(``model_card.md`` / ``model_card.json``, :mod:`breastcam.report.model_card`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Sequence
@@ -23,88 +35,233 @@ import pandas as pd
 import tensorflow as tf
 
 from breastcam.console import progress
-from breastcam.errors import MissingFileError, ModelFileError
 from breastcam.data.decode import read_image
-from breastcam.data.pipeline import resize_image
-from breastcam.data.preprocess import get_preprocessor
-from breastcam.errors import RunStateError
+from breastcam.errors import MissingFileError, ModelFileError, RunStateError, UsageError
 from breastcam.explain import get_cam
 from breastcam.explain.dtgradcam_graph import dtgradcam_graph
-from breastcam.models import load_model
+from breastcam.runs import Run, TrainedModel, files, load_trained
 
 METADATA = "breastcam.json"
+FORMATS = files.EXPORT_FORMATS
+TOLERANCE = {"savedmodel": 1e-5, "keras": 1e-5, "onnx": 1e-4, "litert": 1e-4}
+_FILE_NAMES = {"savedmodel": "savedmodel", "keras": "model.keras", "onnx": "model.onnx", "litert": "model.tflite"}
+_VERIFY_IMAGES = 8  # test images each export is run on at export time
+DEFAULT_CAM = {"version": 2, "n_samples": 8, "sigma": 0.1, "kernel_size": None, "seed": 0,
+               "average": "raw"}  # paper 001 eq. 8
 
 
 def run_metadata(run_dir: str | Path) -> dict:
     """Class names and preprocessing of a finished run (``run_info.json``)."""
-    info = Path(run_dir) / "run_info.json"
-    if not info.exists():
-        raise MissingFileError(f"{info} not found: is {run_dir} a breastcam run directory?")
-    return json.loads(info.read_text())
+    return Run.open(run_dir).info
 
 
-def export_model(
-    model: keras.Model,
-    out: str | Path,
-    *,
-    class_names: Sequence[str],
-    preprocessing: str,
-    format: str = "savedmodel",
-    cam_params: dict | None = None,
-    force: bool = False,
-) -> Path:
-    """Export ``model`` to ``out`` (a directory for SavedModel, a ``.keras`` file otherwise).
+# === Writing ===
+
+def export_model(model: keras.Model, out: str | Path, *, class_names: Sequence[str], preprocessing: str,
+                 format: str = "savedmodel", cam_params: dict | None = None, force: bool = False) -> Path:
+    """Export a bare Keras ``model`` (no run): its pipeline is resize + ``preprocessing``."""
+    trained = TrainedModel.from_network(model, preprocessing=preprocessing, class_names=class_names)
+    return export_trained(trained, out, format=format, cam_params=cam_params, force=force)
+
+
+def export_trained(trained: TrainedModel, out: str | Path, *, format: str = "savedmodel",
+                   cam_params: dict | None = None, force: bool = False,
+                   check_pixels: np.ndarray | None = None, card: dict | None = None) -> Path:
+    """Write ``trained`` to ``out`` in ``format``, run it on ``check_pixels`` and compare.
 
     An existing ``out`` is refused (:class:`RunStateError`) unless ``force``; even then only a
-    previous export is replaced, never an unrelated folder.
+    previous export is replaced, never an unrelated folder or file. ``check_pixels`` (uint8
+    ``[N, h, w, 3]`` at the model size; default: seeded random pixels) are what the written file
+    is verified on; ``card`` (from :func:`breastcam.report.model_card.model_card`) is completed
+    with the export's facts and written beside it.
     """
+    if format not in FORMATS:
+        raise UsageError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
     out = _destination(out, format)
-    in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    cam_params = {"version": 2, "n_samples": 8, "sigma": 0.1, "kernel_size": None, "seed": 0,
-                  "average": "raw",  # paper 001 eq. 8
-                  **(cam_params or {})}
-    meta = {
-        "class_names": list(class_names),
-        "preprocessing": preprocessing,
-        "input_shape": list(in_shape),
-        "input": "float32 RGB pixels in [0, 255] at input_shape",
-        "explain": {"method": "dtgradcam", **cam_params},
-        "model_name": model.name,
-    }
-    if format == "keras":
-        _check_destination(out, force, directory=False)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        model.save(out)
-        out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
-        return out
-    if format != "savedmodel":
-        raise ModelFileError(f"format={format!r}; choose savedmodel or keras")
-    _check_destination(out, force, directory=True)
-
-    preprocess = get_preprocessor(preprocessing)
-    cam = get_cam("dtgradcam", model, **cam_params)
-    explain_fn = dtgradcam_graph(cam)
-    spec = tf.TensorSpec((None, *in_shape), tf.float32, name="images")
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(cam.probe)
-    archive.add_endpoint(
-        "serving_default",
-        lambda images: {"probabilities": model(preprocess(images), training=False)},
-        input_signature=[spec],
-    )
-    archive.add_endpoint("explain", lambda images: explain_fn(preprocess(images)), input_signature=[spec])
-    # Written beside ``out`` first, so a failed export never destroys the previous one.
-    staging = out.with_name(f".{out.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    archive.write_out(str(staging), verbose=False)
-    (staging / METADATA).write_text(json.dumps(meta, indent=2))
+    _check_destination(out, force, directory=format == "savedmodel")
+    cam_params = {**DEFAULT_CAM, **(cam_params or {})}
+    if check_pixels is None:
+        check_pixels = np.random.default_rng(0).integers(0, 256, (4, *trained.image_size, 3), dtype=np.uint8)
+    expected = trained.predict(check_pixels)
+    meta = {**trained.metadata(), "format": format, "explain": {"method": "dtgradcam", **cam_params}}
+    staging = out.with_name(f".{out.name}.partial")  # a failed export never destroys the previous one
+    _remove(staging)
+    notes: list[str] = []
+    if format == "savedmodel":
+        _write_savedmodel(trained, staging, cam_params)
+        meta["input"] = "float32 RGB pixels in [0, 255], [B, H, W, 3], any size (resized in the graph)"
+        got = Predictor(staging, metadata=meta).predict(check_pixels.astype(np.float32))
+    elif format == "keras":
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        trained.network.save(staging.with_suffix(".partial.keras"))
+        staging.with_suffix(".partial.keras").rename(staging)
+        meta["input"] = "the network's input: pixels resized, stain-normalised and preprocessed (see 'preprocessing', 'stain')"
+        got = TrainedModel.from_metadata(_load_keras(staging), meta).predict(check_pixels)
+    else:
+        converted, notes = _convert(trained, staging, format)
+        meta["input"] = converted["input"]
+        meta["stain_in_file"] = converted["stain_in_file"]
+        pixels = check_pixels if converted["stain_in_file"] or trained.stain is None else \
+            trained.stain.transform(check_pixels).numpy()
+        got = run_converted(staging, format, pixels.astype(np.float32))
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= TOLERANCE[format]:
+        _remove(staging)
+        raise ModelFileError(
+            f"the {format} export of {trained.source or trained.model_name} gives probabilities "
+            f"{diff:.2e} away from the model it was written from (tolerance {TOLERANCE[format]:.0e}); "
+            "nothing was written. Report this with --debug output."
+        )
+    meta["verified"] = {"images": int(len(check_pixels)), "max_abs_difference": diff,
+                        "tolerance": TOLERANCE[format], "against": "breastcam.runs.TrainedModel (the evaluate path)"}
+    meta["notes"] = notes
+    for note in notes:
+        print(f"breastcam export: {note}")
     if out.exists():
-        shutil.rmtree(out)
+        _remove(out)
     staging.rename(out)
+    meta_path = out / METADATA if out.is_dir() else out.with_suffix(".json")
+    meta_path.write_text(json.dumps(meta, indent=2))
+    if card is not None:
+        from breastcam.report.model_card import write_model_card
+
+        write_model_card({**card, "export": meta}, out if out.is_dir() else out.parent)
     return out
+
+
+def _write_savedmodel(trained: TrainedModel, path: Path, cam_params: dict) -> None:
+    cam = get_cam("dtgradcam", trained.network, **cam_params)
+    explain_fn = dtgradcam_graph(cam)
+    spec = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
+    archive = keras.export.ExportArchive()
+    archive.track(trained.network)
+    archive.track(cam.probe)
+    archive.add_endpoint("serving_default", lambda images: {"probabilities": trained(images)},
+                         input_signature=[spec])
+    archive.add_endpoint("explain", lambda images: explain_fn(trained.prepare(trained.resize(images))),
+                         input_signature=[spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def _resized_archive(trained: TrainedModel, path: Path, *, stain: bool) -> None:
+    """A SavedModel whose one signature takes pixels at the model size (for the converters)."""
+    net = trained.network
+    spec = tf.TensorSpec((None, *trained.image_size, 3), tf.float32, name="images")
+    if stain:
+        fn = lambda images: {"probabilities": net(trained.prepare(images), training=False)}  # noqa: E731
+    else:
+        from breastcam.data.preprocess import get_preprocessor
+
+        pre = get_preprocessor(trained.preprocessing)
+        fn = lambda images: {"probabilities": net(pre(images), training=False)}  # noqa: E731
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    archive.add_endpoint("serve", fn, input_signature=[spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def _convert(trained: TrainedModel, path: Path, format: str) -> tuple[dict, list[str]]:
+    """Convert to ONNX or LiteRT, with the stain normaliser inside when the converter takes it."""
+    size = "x".join(map(str, trained.image_size))
+    notes: list[str] = []
+    attempts = [True, False] if trained.stain is not None else [False]
+    refused = None
+    for with_stain in attempts:
+        scratch = path.with_name(path.name + ".sm")
+        _remove(scratch)
+        try:
+            _resized_archive(trained, scratch, stain=with_stain)
+            _convert_savedmodel(scratch, path, format)
+        except _UnsupportedOps as err:
+            if not with_stain:
+                raise ModelFileError(f"{format} export of {trained.model_name}: the converter cannot "
+                                     f"take op(s) {', '.join(err.ops)}; export as savedmodel or keras") from None
+            refused = err.ops
+            continue
+        finally:
+            _remove(scratch)
+        if refused:
+            notes.append(f"{format}: the stain normaliser is not in the file (the converter cannot take "
+                         f"{', '.join(refused)}); the file takes Macenko-normalised pixels")
+        stain_in = bool(with_stain and trained.stain is not None)
+        what = "Macenko-normalised " if trained.stain is not None and not stain_in else ""
+        return {"input": f"float32 {what}RGB pixels in [0, 255], [B, {size}, 3]: resize first (antialiased "
+                         "bilinear, rounded to whole grey levels); preprocessing is inside",
+                "stain_in_file": stain_in}, notes
+    raise AssertionError("unreachable")
+
+
+class _UnsupportedOps(Exception):
+    def __init__(self, ops: list[str]):
+        super().__init__(", ".join(ops))
+        self.ops = ops
+
+
+def _convert_savedmodel(saved: Path, path: Path, format: str) -> None:
+    if format == "onnx":
+        try:
+            import onnx
+            import tf2onnx
+        except ImportError as err:
+            raise UsageError(f"ONNX export needs tf2onnx and onnxruntime: pip install 'breastcam[export]' ({err})") from None
+        loaded = tf.saved_model.load(str(saved))
+        fn = loaded.signatures["serve"]
+        spec = [tf.TensorSpec(t.shape, t.dtype, name="images") for t in fn.structured_input_signature[1].values()]
+        import logging
+
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+        proto, _ = tf2onnx.convert.from_function(tf.function(lambda images: fn(images=images)),
+                                                 input_signature=spec, opset=17)
+        known = _onnx_ops_of_default_domain()
+        unsupported = sorted({n.op_type for n in proto.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in known})
+        if unsupported:
+            raise _UnsupportedOps(unsupported)
+        onnx.save(proto, str(path))
+        return
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serve"])
+        path.write_bytes(converter.convert())
+    except Exception as err:  # noqa: BLE001 - the converter raises ConverterError with MLIR text
+        ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(err))))
+        if ops:
+            raise _UnsupportedOps(ops) from None
+        raise ModelFileError(f"LiteRT conversion failed: {str(err).strip().splitlines()[0][:300]}") from None
+
+
+def _onnx_ops_of_default_domain() -> set[str]:
+    import onnx.defs
+
+    return {s.name for s in onnx.defs.get_all_schemas() if s.domain in ("", "ai.onnx")}
+
+
+def run_converted(path: str | Path, format: str, pixels: np.ndarray) -> np.ndarray:
+    """Probabilities from an ONNX (onnxruntime) or LiteRT (ai-edge-litert) file."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serve")
+    return np.concatenate([runner(images=pixels[i:i + 1])["probabilities"] for i in range(len(pixels))], 0)
+
+
+def _load_keras(path: Path) -> keras.Model:
+    from breastcam.models import load_model
+
+    return load_model(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def _check_destination(out: Path, force: bool, *, directory: bool) -> None:
@@ -120,95 +277,130 @@ def _check_destination(out: Path, force: bool, *, directory: bool) -> None:
         ours = out.is_dir() and ((out / METADATA).is_file() or (out / "saved_model.pb").is_file()
                                  or not any(out.iterdir()))
     else:
-        ours = out.is_file() and out.suffix == ".keras"
+        ours = out.is_file() and out.suffix in (".keras", ".onnx", ".tflite")
     if not ours:
         raise RunStateError(
             f"export destination {out} exists and is not a breastcam "
-            f"{'SavedModel export' if directory else '.keras file'}: --force replaces only a "
+            f"{'SavedModel export' if directory else 'export file'}: --force replaces only a "
             "previous export; choose another --out"
         )
 
 
 def _destination(out: str | Path, format: str) -> Path:
     out = Path(out)
-    return out.with_suffix(".keras") if format == "keras" and out.suffix != ".keras" else out
+    suffix = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}.get(format)
+    return out.with_suffix(suffix) if suffix and out.suffix != suffix else out
 
 
 def export_run(run_dir: str | Path, format: str = "savedmodel", out: str | Path | None = None,
                cam_params: dict | None = None, force: bool = False) -> Path:
-    """Export a run's best checkpoint; default destination ``<run_dir>/export/``.
+    """Export a run's model with its model card; default destination ``<run_dir>/export/``.
 
-    An existing destination is refused unless ``force`` (see :func:`export_model`).
+    The export is verified on up to 8 of the run's test images (seeded random pixels where
+    the images are not reachable). An existing destination is refused unless ``force``.
     """
-    run_dir = Path(run_dir)
-    best = run_dir / "best.keras"
-    if not best.exists():
-        raise MissingFileError(f"{best} not found: train the run first (breastcam train)")
-    meta = run_metadata(run_dir)
-    default = run_dir / "export" / ("savedmodel" if format == "savedmodel" else "model.keras")
-    out = _destination(out or default, format)
-    _check_destination(out, force, directory=format != "keras")  # before the slow load
-    model = load_model(best)
-    return export_model(model, out, class_names=meta["class_names"],
-                        preprocessing=meta["preprocessing"], format=format, cam_params=cam_params,
-                        force=force)
+    from breastcam.report.model_card import model_card
 
+    if format not in FORMATS:
+        raise UsageError(f"--format {format!r}; choose one of {', '.join(FORMATS)}")
+    run = Run.open(run_dir)
+    run.model_path()
+    out = _destination(out or run.path(files.EXPORT) / _FILE_NAMES[format], format)
+    _check_destination(out, force, directory=format == "savedmodel")  # before the slow load
+    trained = run.trained_model()
+    pixels, source = _check_images(run, trained)
+    card = model_card(run, trained)
+    card["verification_images"] = source
+    return export_trained(trained, out, format=format, cam_params=cam_params, force=force,
+                          check_pixels=pixels, card=card)
+
+
+def _check_images(run: Run, trained: TrainedModel) -> tuple[np.ndarray | None, str]:
+    try:
+        rows = run.rows("test").head(_VERIFY_IMAGES)
+        root = Path(run.data_root)
+        paths = [p if Path(p).is_absolute() else root / p for p in rows["path"].astype(str)]
+        if paths and all(Path(p).is_file() for p in paths):
+            return trained.read(paths), f"{len(paths)} test images of the run"
+    except Exception:  # noqa: BLE001 - verification falls back to random pixels, and says so
+        pass
+    return None, "4 seeded random images (the run's test images were not found)"
+
+
+# === Predicting ===
 
 class Predictor:
-    """Predicts (and explains) raw images with an exported SavedModel or a ``.keras`` file."""
+    """Predicts (and explains) raw images with a run folder, a ``.keras`` file or a SavedModel."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, metadata: dict | None = None):
         path = Path(path)
-        if path.is_dir():
-            meta_path = path / METADATA
+        self.saved = None
+        self.trained: TrainedModel | None = None
+        if path.is_dir() and (path / "saved_model.pb").is_file():
             self.saved = tf.saved_model.load(str(path))
-            self.model = None
-        elif path.suffix == ".keras":
+            meta_path = path / METADATA
+            if metadata is None:
+                if not meta_path.exists():
+                    raise MissingFileError(f"{meta_path} not found: export the model with `breastcam export`")
+                metadata = json.loads(meta_path.read_text())
+            self.meta = metadata
+        elif path.exists():
+            self.trained = load_trained(path)
+            self.meta = {**self.trained.metadata(), "explain": {"method": "dtgradcam", **DEFAULT_CAM}}
             meta_path = path.with_suffix(".json")
-            self.model = load_model(path)
-            self.saved = None
+            if path.is_file() and meta_path.is_file():
+                self.meta["explain"] = json.loads(meta_path.read_text()).get("explain", self.meta["explain"])
         else:
-            raise MissingFileError(f"{path}: expected an exported SavedModel directory or a .keras file")
-        if not meta_path.exists():
-            raise MissingFileError(f"{meta_path} not found: export the model with `breastcam export`")
-        self.meta = json.loads(meta_path.read_text())
-        self.size = tuple(self.meta["input_shape"][:2])
+            raise MissingFileError(f"model {path} not found: give a run folder, an exported SavedModel "
+                                   "folder or a .keras file")
+        self.size = tuple((self.meta.get("image_size") or self.meta["input_shape"])[:2])
 
     def load(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Decode (any supported format) and resize to the model's input size: float32 0-255."""
+        from breastcam.data.pipeline import resize_image
+
         images = [resize_image(tf.constant(read_image(p)), self.size)
                   for p in progress(paths, desc="read images", unit="img", min_items=16)]
         return tf.cast(tf.stack(images), tf.float32).numpy()
 
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
+    def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         if self.saved is not None:
-            out = self.saved.signatures["serving_default"](images=tf.constant(pixels))
-            return out["probabilities"].numpy()
-        x = get_preprocessor(self.meta["preprocessing"])(tf.constant(pixels))
-        return self.model.predict(x, verbose=0)
+            fn = self.saved.signatures["serving_default"]
+            return np.concatenate([fn(images=tf.constant(pixels[i:i + batch_size], tf.float32))["probabilities"].numpy()
+                                   for i in range(0, len(pixels), batch_size)], 0)
+        return self.trained.predict(pixels, batch_size)
 
     def explain(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         if self.saved is not None:
-            out = self.saved.signatures["explain"](images=tf.constant(pixels))
+            out = self.saved.signatures["explain"](images=tf.constant(pixels, tf.float32))
             return {k: v.numpy() for k, v in out.items()}
         params = {k: v for k, v in self.meta["explain"].items() if k != "method"}
-        cam = get_cam("dtgradcam", self.model, **params)
-        x = get_preprocessor(self.meta["preprocessing"])(tf.constant(pixels)).numpy()
-        maps = cam(x)
+        cam = get_cam("dtgradcam", self.trained.network, **params)
+        maps = cam(self.trained.prepare(pixels).numpy())
         return {"cam": maps, "threshold": cam.last_thresholds_, "target": cam.last_targets_,
                 "probabilities": cam.last_probabilities_}
 
 
 def predict_images(model_path: str | Path, images: Sequence[str | Path], *, explain: bool = False,
                    out_dir: str | Path | None = None) -> pd.DataFrame:
-    """Class probabilities for image files; with ``explain``, DT Grad-CAM overlays in ``out_dir``."""
+    """Class probabilities for image files; with ``explain``, DT Grad-CAM overlays in ``out_dir``.
+
+    ``model_path`` is a run folder, an exported SavedModel folder or a ``.keras`` file; all three
+    give ``breastcam evaluate``'s probabilities for the same files.
+    """
+    from breastcam.data.preflight import bad_files_message, find_bad_files
+    from breastcam.errors import DataError
     from breastcam.explain.overlay import overlay, save_rgb
 
+    bad = find_bad_files([str(p) for p in images])
+    if bad:
+        raise DataError(bad_files_message(bad, len(images), "the images to predict",
+                                          hint="Replace them or leave them out."))
     pred = Predictor(model_path)
     names = pred.meta["class_names"]
     pixels = pred.load(images)
     result = pred.explain(pixels) if explain else {"probabilities": pred.predict(pixels)}
-    probs = result["probabilities"]
+    probs = np.asarray(result["probabilities"])
     df = pd.DataFrame({"path": [str(p) for p in images],
                        "prediction": [names[i] for i in probs.argmax(1)]})
     for i, name in enumerate(names):

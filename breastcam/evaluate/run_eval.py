@@ -1,6 +1,6 @@
 """Evaluate finished run directories: one run, a pair of runs, or a set of repeated runs.
 
-- :func:`evaluate_run` loads ``best.keras``, predicts the test split and writes
+- :func:`evaluate_run` loads the run's model, predicts the test split and writes
   ``predictions.csv``, ``metrics.json`` (keys: :mod:`breastcam.evaluate.metrics`) and the figures
   ``confusion_matrix.png``, ``roc.png``, ``reliability.png``, ``curves.png``. Another split
   (``split="val"``) writes ``predictions_val.csv``, ``metrics_val.json``, ``*_val.png``.
@@ -31,6 +31,7 @@ from breastcam.evaluate.metrics import (
 from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
+from breastcam.runs import files
 from breastcam.evaluate.statistics import (
     bootstrap_metrics,
     delong_test,
@@ -108,7 +109,7 @@ def evaluate_run(
     split: str = "test",
     n_bootstrap: int = 1000,
     seed: int = 0,
-    model_file: str = "best.keras",
+    model_file: str = files.BEST,
     data_root: str | Path | None = None,
     batch_size: int | None = None,
     stratify: bool = False,

@@ -29,34 +29,38 @@ from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
 from breastcam.explain.registry import canonical_method, get_cam
+from breastcam.runs import TrainedModel, load_trained
 
 MASK_EXTENSIONS = (".png", ".npy", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".gif")
 MASK_SUFFIXES = ("", "_mask", "_Mask", "-mask")
 
 
 def load_model(
-    model: str | os.PathLike | keras.Model,
+    model: str | os.PathLike | keras.Model | TrainedModel,
     *,
     num_classes: int = 2,
     input_size: int | None = None,
     weights: str | None = None,
-) -> keras.Model:
-    """A model from a ``.keras`` file, or a registry name built with ``weights`` (default random).
+    preprocessing: str | None = None,
+) -> keras.Model | TrainedModel:
+    """What ``--model`` names: a run folder or a ``.keras`` file (a :class:`TrainedModel`, with
+    the run's stain normaliser and preprocessing), or a registry name built with ``weights``.
 
     ``input_size`` (square side) and ``num_classes`` apply to registry names only; they default
-    to the registry's input size and 2 classes.
+    to the registry's input size and 2 classes. ``preprocessing`` is for a user's own ``.keras``
+    file, which carries none.
     """
-    if isinstance(model, keras.Model):
+    if isinstance(model, (keras.Model, TrainedModel)):
         return model
     from breastcam import models as registry
 
     path = Path(model)
     if path.suffix in (".keras", ".h5") or path.exists():
-        return registry.load_model(path)  # clear errors for a missing or foreign file
+        return load_trained(path, preprocessing=preprocessing, image_size=input_size)
     if str(model) not in registry.names():
         raise ConfigError(
-            f"--model {model!r} is neither an existing .keras file nor a registered model name "
-            f"({', '.join(registry.names())})"
+            f"--model {model!r} is neither a run folder, an existing .keras file nor a registered "
+            f"model name ({', '.join(registry.names())})"
         )
     shape = None if input_size is None else (int(input_size), int(input_size), 3)
     return registry.build(str(model), num_classes, shape, weights=weights)
@@ -151,29 +155,25 @@ def _read_mask(path: Path) -> np.ndarray:
     return mask
 
 
-def _model_defaults(model: keras.Model, preprocessing, image_size):
-    from breastcam import models as registry
-
-    spec = registry.spec(model.name) if model.name in registry.names() else None
-    if preprocessing is None:
-        if spec is None:
-            raise ConfigError(f"model {model.name!r} is not a registered breastcam model: pass "
-                             "preprocessing= (--preprocessing), e.g. 'minus_one_one' or 'caffe'")
-        preprocessing = spec.preprocessing
-    if image_size is None:
-        shape = tuple(model.inputs[0].shape[1:3])
-        if None in shape:
-            if spec is None:
-                raise ConfigError(f"model {model.name!r} accepts any input size: pass image_size=")
-            shape = spec.input_shape[:2]
-        image_size = shape
-    elif isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    return preprocessing, tuple(int(s) for s in image_size)
+def as_trained(model: keras.Model | TrainedModel, preprocessing: str | None = None,
+               image_size: int | tuple[int, int] | None = None) -> TrainedModel:
+    """``model`` with its input pipeline: a TrainedModel as it is (``preprocessing`` must agree),
+    a bare Keras model with ``preprocessing`` / ``image_size`` or the registry's defaults."""
+    if isinstance(model, TrainedModel):
+        if preprocessing is not None and preprocessing != model.preprocessing:
+            raise UsageError(f"the model was trained with preprocessing {model.preprocessing!r}, not "
+                             f"{preprocessing!r}: leave --preprocessing out for a run or an export")
+        if image_size is not None:
+            size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+            if tuple(size) != model.image_size:
+                raise UsageError(f"the model was trained at {model.image_size}, not {tuple(size)}: "
+                                 "leave --input-size out for a run or an export")
+        return model
+    return TrainedModel.from_network(model, preprocessing=preprocessing, image_size=image_size)
 
 
 def explain_files(
-    model: keras.Model,
+    model: keras.Model | TrainedModel,
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     method: str | BaseCAM = "dtgradcam",
     *,
@@ -195,10 +195,10 @@ def explain_files(
 ) -> pd.DataFrame:
     """Explain image files with one CAM method; writes overlays, ``.npy`` maps and ``metrics.csv``.
 
-    Images are decoded with ``breastcam.data.decode.read_image``, resized like the training
-    pipeline (``breastcam.data.pipeline.resize_image``) to ``image_size`` (default: the model's
-    input size) and preprocessed with ``preprocessing`` (default: the registry's choice for the
-    model). ``targets`` = None explains the predicted class. ``mask_threshold`` None binarises
+    ``model`` is a :class:`~breastcam.runs.TrainedModel` (a run's: images go through its resize,
+    stain normaliser and preprocessing, as in ``evaluate``) or a bare Keras model, whose pipeline
+    is resize to ``image_size`` (default: the model's input size) + ``preprocessing`` (default:
+    the registry's choice for the model). ``targets`` = None explains the predicted class. ``mask_threshold`` None binarises
     DT Grad-CAM maps at 0 (the region the method kept) and every other map with Otsu.
     ``faithfulness`` adds the deletion / insertion areas (``steps`` steps towards
     ``faithfulness_baseline``): 2 x ``steps`` extra forward passes per image, so off by default.
@@ -209,6 +209,8 @@ def explain_files(
     The CAM engine is the bottleneck by design: ``workers`` threads (default: the CPU count, at
     most 8) decode the next batch and write the previous batch's overlays while the engine runs.
     """
+    trained = as_trained(model, preprocessing, image_size)
+    model = trained.network
     if isinstance(method, BaseCAM):
         if method.model is not model:
             raise UsageError(f"the CAM object explains model {method.model.name!r}, not {model.name!r}: "
@@ -227,7 +229,6 @@ def explain_files(
                                           hint="Replace them or leave them out of --images."))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    preprocessing, size = _model_defaults(model, preprocessing, image_size)
     mask_source = MaskSource(masks)
     threshold = mask_threshold if mask_threshold is not None else (0.0 if method == "dtgradcam" else "otsu")
     write = partial(_write_one, out=out, method=method, alpha=alpha, masks=mask_source, threshold=threshold)
@@ -238,7 +239,7 @@ def explain_files(
     with ThreadPoolExecutor(workers, thread_name_prefix="explain-io") as pool, \
             ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
             tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
-        load = partial(_load_batch, pool=pool, size=size, preprocessing=preprocessing)
+        load = partial(_load_batch, pool=pool, trained=trained)
         next_batch = loader.submit(load, chunks[0])
         in_flight: deque[list[Future]] = deque()
         for k, chunk in enumerate(chunks):
@@ -273,16 +274,15 @@ def _wait(futures: list[Future]) -> None:
         future.result()  # re-raises a failed write here, in the caller's thread
 
 
-def _load_batch(chunk: list[Path], *, pool: ThreadPoolExecutor, size: tuple[int, int],
-                preprocessing: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """Decode ``chunk`` in parallel and make the preprocessed model batch (as training does)."""
+def _load_batch(chunk: list[Path], *, pool: ThreadPoolExecutor, trained: TrainedModel
+                ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Decode ``chunk`` in parallel and make the model batch through the trained model's pipeline."""
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
-    from breastcam.data.preprocess import get_preprocessor
 
     originals = list(pool.map(read_image, chunk))
-    x = tf.stack([tf.cast(resize_image(tf.constant(img), size), tf.float32) for img in originals])
-    return originals, get_preprocessor(preprocessing)(x).numpy()
+    x = tf.stack([resize_image(tf.constant(img), trained.image_size) for img in originals])
+    return originals, trained.prepare(x).numpy()
 
 
 def _write_one(path: Path, original: np.ndarray, cam_map: np.ndarray, info: dict, *, out: Path,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import keras
 
-from breastcam.errors import ModelFileError
+from breastcam.errors import MissingFileError, ModelFileError
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -56,16 +56,17 @@ def _check_keras_archive(path: Path) -> None:
         if (path / "saved_model.pb").is_file():
             raise ModelFileError(f"model file {path} is an exported SavedModel directory, not a .keras file. "
                                  f"Way forward: predict with `breastcam predict {path} IMAGES`, or give the "
-                                 "run's best.keras.")
+                                 "run folder (breastcam predict and explain take it as it is).")
         raise ModelFileError(f"model file {path} is a directory, not a .keras file. Way forward: give "
-                             "the .keras file in it (a run directory holds best.keras).")
+                             "the .keras file in it, or the run folder to breastcam predict / explain.")
     if not path.is_file():
-        raise FileNotFoundError(f"model file {path} not found")
+        raise MissingFileError(f"model file {path} not found: give a .keras file, or a run folder to "
+                               "breastcam predict / explain")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(_ZIP_MAGIC) and path.suffix == ".keras":
         return
-    advice = "give a run's best.keras or a file written by keras.Model.save"
+    advice = "give a run folder's checkpoint or a file written by keras.Model.save"
     if head.startswith(_ZIP_MAGIC):
         what = "a zip archive without the .keras suffix Keras requires"
         advice = "rename it to *.keras if keras.Model.save wrote it"

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import keras
 
 from breastcam.errors import UsageError
+from breastcam.runs import files, resolve_preprocessing
 
 PICKS = ("all", "group", "model")  # every run; one per (subset, protocol, model); one per model
 
@@ -127,8 +128,7 @@ def decode_rate(cfg: dict, batches: int) -> tuple[float, int]:
     from breastcam.data.manifest import read_manifest
     from breastcam.data.pipeline import make_dataset
     from breastcam.data.splits import fold_view
-    from breastcam.models import spec
-    from breastcam.train.inputs import make_stain
+    from breastcam.stain.config import stain_from_config
 
     data = cfg["data"]
     df = read_manifest(data["manifest"])
@@ -136,8 +136,8 @@ def decode_rate(cfg: dict, batches: int) -> tuple[float, int]:
         df = fold_view(df, int(data["fold"]))
     rows = df[df["split"] == "train"]
     ds = make_dataset(rows, data.get("root") or ".", image_size=tuple(data["image_size"]),
-                      preprocessing=data.get("preprocessing") or spec(cfg["model"]["name"]).preprocessing,
-                      batch_size=cfg["train"]["batch_size"], stain=make_stain(data.get("stain")),
+                      preprocessing=resolve_preprocessing(cfg["model"]["name"], data),
+                      batch_size=cfg["train"]["batch_size"], stain=stain_from_config(data.get("stain")),
                       label_mode="sparse", cache=None)
     start, images = time.perf_counter(), 0
     for batch, _ in ds.take(batches):
@@ -186,12 +186,12 @@ def measure_run(entry: dict, steps: int, decode_cache: dict, log: Callable[[str]
         "val_step_cpu_s": sum(later_val_cpu) / len(later_val_cpu) if later_val_cpu else None,
         "decode_img_s": rate, "decode_images": decoded, "wall_s": wall, "cpu_s": cpu,
         "peak_rss_mb": rss.peak / 2**20,
-        "checkpoint_mb": _dir_bytes(run_dir / "best.keras") / 2**20,
+        "checkpoint_mb": _dir_bytes(run_dir / files.BEST) / 2**20,
         "last_weights_mb": _dir_bytes(run_dir / "last.weights.h5") / 2**20,
     }
     log(f"  first batch {result['time_to_first_batch_s']:.1f} s, step {step:.2f} s "
         f"({result['train_img_s']:.1f} img/s), decode {rate:.1f} img/s, peak RSS "
-        f"{result['peak_rss_mb']:.0f} MB, best.keras {result['checkpoint_mb']:.1f} MB")
+        f"{result['peak_rss_mb']:.0f} MB, checkpoint {result['checkpoint_mb']:.1f} MB")
     keras.backend.clear_session()
     return result
 

@@ -148,7 +148,7 @@ def write_rehearsal(folder: Path, meta: dict, entries: list[dict], measured: lis
                      f"{_hours(summary['projected_cpu_s'] / (meta['cpu_count'] or 1))} on "
                      f"{meta['cpu_count']} idle cores")
     lines += ["", "| run | measured | train / val / test | epochs x steps | first batch s | "
-              "step s | train img/s | decode img/s | peak RSS MB | cache MB | best.keras MB | "
+              "step s | train img/s | decode img/s | peak RSS MB | cache MB | checkpoint MB | "
               "projected |", "|" + "---|" * 12]
     for r in rows:
         if "projected_s" not in r:

@@ -27,6 +27,7 @@ from breastcam.data.official import attach_official_folds, official_split
 from breastcam.errors import RunStateError
 from breastcam.reproduce.claim import STALE_AFTER_S, claim_run
 from breastcam.reproduce.plan import Plan, PlannedRun, SplitJob
+from breastcam.runs import files
 
 FAILURE_FILE = "failure.json"  # {"run", "error"} of a run's last failed attempt
 
@@ -170,7 +171,7 @@ def _evaluate(run_dir: Path, report_by: str | None) -> None:
 
     metrics = run_dir / "metrics.json"
     by_file = run_dir / f"metrics_by_{report_by}.json" if report_by else None
-    fresh = metrics.is_file() and metrics.stat().st_mtime >= (run_dir / "best.keras").stat().st_mtime
+    fresh = metrics.is_file() and metrics.stat().st_mtime >= (run_dir / files.BEST).stat().st_mtime
     if fresh and (by_file is None or by_file.is_file()):
         return
     evaluate_run(run_dir, group_by=[report_by] if report_by else [])

@@ -25,6 +25,7 @@ import pandas as pd
 from breastcam.data import make_split
 from breastcam.data.manifest import write_manifest
 from breastcam.reproduce import plan as planning, report, runner
+from breastcam.runs import Run
 
 PAPER_RATIOS = {"dala": (0.6, 0.1, 0.3)}
 
@@ -218,12 +219,8 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     and the Fig. 7 grid (one row per subset value)."""
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
-    from breastcam.data.preprocess import get_preprocessor
-    from breastcam.evaluate.rundir import read_run_config
-    from breastcam.models import load_model
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics
     from breastcam.report.cam_grid import cam_grid
-    import tensorflow as tf
 
     cfg = dict(exp.get("explain") or {})
     plan = planning.make_plan(exp, data_dir, out_dir=out, quick=quick, seeds=seeds,
@@ -235,7 +232,7 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     for run in plan.runs:
         rel = run.run_dir.relative_to(out)
         other = out.parent / str(reuse) / rel if reuse else None
-        if other is not None and (other / "best.keras").is_file():
+        if other is not None and Run.is_run(other) and Run.open(other).has_model:
             plan.notes.append(f"explaining the {reuse} checkpoint {runner._relative(other)}")
             outcome.groups.setdefault(run.group, []).append(other)
         else:
@@ -256,15 +253,12 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     rows, grid_images, grid_maps, grid_labels = [], [], {m: [] for m in methods}, []
     for (subset, protocol, model), dirs in outcome.groups.items():
         run_dir = dirs[0]
-        rcfg = read_run_config(run_dir)
-        net = load_model(run_dir / "best.keras")
-        size = tuple(rcfg["data"]["image_size"])
-        preprocess = get_preprocessor(rcfg["data"].get("preprocessing") or "minus_one_one")
+        trained = Run.open(run_dir).trained_model()  # the evaluated model, its pipeline included
+        net = trained.network
         test = splits[f"{subset}-{protocol}"]
         test = test[test["split"] == cfg.get("split", "test")].head(max_images).reset_index(drop=True)
         originals = [read_image(Path(data_dir) / p) for p in test["path"]]
-        x = preprocess(tf.stack([tf.cast(resize_image(tf.constant(o), size), tf.float32)
-                                 for o in originals])).numpy()
+        x = trained.prepare(np.stack([resize_image(o, trained.image_size).numpy() for o in originals])).numpy()
         masks = _masks_for(exp, test, data_dir, [o.shape[:2] for o in originals])
         for method in methods:
             cam = get_cam(method, net, cfg.get("layer"), **dict(params.get(method) or {}))

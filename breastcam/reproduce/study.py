@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
-from breastcam.errors import UsageError
+from breastcam.errors import MissingFileError, UsageError
 from breastcam.reproduce import gather, plan_file, runner
 from breastcam.reproduce.claim import STALE_AFTER_S
 
@@ -43,7 +43,7 @@ def plan_study(experiment: dict, data_dir: str | Path, out: str | Path, *, quick
                          "the finished runs of the experiments it builds on)")
     data_dir = Path(data_dir).resolve()
     if not data_dir.exists():
-        raise FileNotFoundError(f"data folder {data_dir} not found: give the dataset root with "
+        raise MissingFileError(f"data folder {data_dir} not found: give the dataset root with "
                                 "--data-dir")
     folder = Path(out).resolve() / experiment["name"]
     plan = planning.make_plan(experiment, data_dir, out_dir=folder, quick=quick, seeds=seeds,

@@ -108,6 +108,9 @@ class Macenko:
         self.fallback_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="fallbacks")
         self.images_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="images_seen")
         self.last_fallback_mask: np.ndarray | None = None  # set by eager transform() calls
+        # Off where the normaliser is part of an exported graph: the counters are Python-side
+        # state that a SavedModel / ONNX / LiteRT file cannot carry (breastcam.runs.TrainedModel).
+        self.counting = True
         self.jit_compile = bool(jit_compile)
         self._od_offset = float(np.log(self.io)) - _SHIFT  # OD = offset - L'
 
@@ -341,8 +344,9 @@ class Macenko:
         mix = tf.where(ok[:, None, None], mix, tf.zeros_like(mix))
         out = self._xla["reconstruct"](lum, mix, ok, images)
         fell_back = tf.logical_not(ok)
-        self.fallback_count.assign_add(tf.reduce_sum(tf.cast(fell_back, tf.int64)))
-        self.images_seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
+        if self.counting:
+            self.fallback_count.assign_add(tf.reduce_sum(tf.cast(fell_back, tf.int64)))
+            self.images_seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
         return out, fell_back
 
     # ------------------------------------------------------------------ persistence
@@ -360,7 +364,7 @@ class Macenko:
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Macenko":
+    def from_config(cls, config: dict[str, Any], *, jit_compile: bool = True) -> "Macenko":
         if config.get("format") != _FORMAT:
             raise DataError(f"not a saved Macenko reference (format={config.get('format')!r})")
         if config.get("version") != _FORMAT_VERSION:
@@ -374,7 +378,7 @@ class Macenko:
                 "max_concentrations): fit one with Macenko().fit(image).save(path), or give a "
                 "reference image instead of the .json"
             )
-        obj = cls(**config.get("params", {})).set_reference(
+        obj = cls(**config.get("params", {}), jit_compile=jit_compile).set_reference(
             config["stain_matrix"], config["max_concentrations"]
         )
         obj.reference_tissue_pixels_ = config.get("reference_tissue_pixels")
@@ -389,7 +393,7 @@ class Macenko:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Macenko":
+    def load(cls, path: str | os.PathLike, *, jit_compile: bool = True) -> "Macenko":
         try:
             with open(path, encoding="utf-8") as fh:
                 config = json.load(fh)
@@ -398,7 +402,7 @@ class Macenko:
         if not isinstance(config, dict):
             raise DataError(f"{os.fspath(path)}: not a saved Macenko reference (a JSON object)")
         try:
-            return cls.from_config(config)
+            return cls.from_config(config, jit_compile=jit_compile)
         except (DataError, RunStateError) as err:  # name the file
             raise type(err)(f"{os.fspath(path)}: {err}") from None
 

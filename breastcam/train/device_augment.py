@@ -5,7 +5,7 @@ which on a machine with a fast accelerator and few cores is what limits an augme
 ``device``, the pipeline yields raw uint8 batches (four times less to copy to the device) and
 :class:`DeviceAugmented` (a wrapper used for ``fit`` only) casts them, applies the recipe's Keras
 layers (training steps only), clips to [0, 255], preprocesses, and calls the plain model. The
-run saves the plain model: :meth:`DeviceAugmented.save` writes the inner model, so ``best.keras``
+run saves the plain model: :meth:`DeviceAugmented.save` writes the inner model, so the best checkpoint
 holds no augmentation layers and loads like any other run's.
 
 The layers come from :func:`breastcam.augment.get_recipe_layers`, the function the host

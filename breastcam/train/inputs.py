@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import tensorflow as tf
 
-from breastcam.errors import ConfigError, MissingFileError
+from breastcam.errors import ConfigError
 from breastcam.augment import get_recipe
 from breastcam.data.pipeline import make_dataset
 from breastcam.data.preflight import preflight
+from breastcam.stain.config import stain_from_config
 from breastcam.train.callbacks import epoch_seed
 
 
@@ -43,24 +44,8 @@ def class_names_of(df: pd.DataFrame) -> list[str]:
 
 
 def make_stain(stain_cfg: dict | None):
-    """A fitted Macenko normaliser from ``{method: macenko, reference: .json or image}``."""
-    if not stain_cfg:
-        return None
-    method = str(stain_cfg.get("method", "macenko")).lower()
-    if method != "macenko":
-        raise ConfigError(f"data.stain.method={method!r}; only 'macenko' is available")
-    from breastcam.stain import Macenko
-
-    ref = Path(str(stain_cfg.get("reference", "")))
-    if not ref.is_file():
-        raise MissingFileError(
-            f"stain reference {ref} not found: give a fitted Macenko .json or a reference image"
-        )
-    if ref.suffix.lower() == ".json":
-        return Macenko.load(ref)
-    from breastcam.data.decode import read_image
-
-    return Macenko().fit(read_image(ref))
+    """A fitted normaliser from ``data.stain`` (see :func:`breastcam.stain.config.stain_from_config`)."""
+    return stain_from_config(stain_cfg)
 
 
 def training_inputs(
@@ -71,12 +56,14 @@ def training_inputs(
     preprocessing: str,
     first_epoch: int = 0,
     run_dir: Path | None = None,
+    stain=None,
 ) -> TrainingInputs:
     """Build the train and validation datasets of a resolved run config.
 
     The training dataset holds epochs ``first_epoch .. epochs-1`` back to back, epoch k shuffled
     and augmented from ``epoch_seed(seed, k)`` alone: a run resumed at epoch k sees exactly the
     batches an uninterrupted run saw. Fit it with ``steps_per_epoch=inputs.steps_per_epoch``.
+    ``stain`` is the run's fitted normaliser (default: fitted from ``data.stain`` here).
     """
     data, train = cfg["data"], cfg["train"]
     root = data.get("root") or "."
@@ -101,7 +88,7 @@ def training_inputs(
         preprocessing="none" if on_device else preprocessing,
         output_dtype="uint8" if on_device else "float32",
         batch_size=train["batch_size"],
-        stain=make_stain(data.get("stain")),
+        stain=stain if stain is not None else make_stain(data.get("stain")),
         label_mode=label_mode,
         num_classes=len(class_names),
     )

@@ -35,10 +35,12 @@ from breastcam.train.callbacks import (
 )
 from breastcam.train.config import dump_config, load_config
 from breastcam.train.device_augment import device_augmented
+from breastcam.runs import files, resolve_preprocessing
+from breastcam.stain.config import stain_from_config
 from breastcam.train.inputs import class_names_of, training_inputs
 from breastcam.train.runtime import is_chief, make_strategy, set_determinism, set_mixed_precision
 
-BACKUP_DIR = "backup"
+BACKUP_DIR = files.BACKUP
 
 
 def run(
@@ -65,7 +67,7 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     if work == out:
         _claim_run_dir(out, cfg)
-    if (out / "status.json").exists() and json.loads((out / "status.json").read_text()).get("state") == "finished":
+    if (out / files.STATUS).exists() and json.loads((out / files.STATUS).read_text()).get("state") == "finished":
         return out
 
     set_determinism(cfg["seed"], train["deterministic"])
@@ -79,22 +81,25 @@ def run(
             f"manifest {data['manifest']} has no 'split' column; make one with `breastcam split`"
         )
     class_names = data.get("class_names") or class_names_of(df)
-    spec = models.spec(mcfg["name"])
-    preprocessing = data.get("preprocessing") or spec.preprocessing
-    _write_json(work / "run_info.json", {
+    preprocessing = resolve_preprocessing(mcfg["name"], data)
+    _write_json(work / files.INFO, {
         "class_names": class_names, "preprocessing": preprocessing, "precision": policy,
         "replicas": int(strategy.num_replicas_in_sync),
     })
 
     backup = work / BACKUP_DIR
     first_epoch = _backed_up_epochs(backup)
+    # The fitted normaliser is part of the run: evaluation, export and prediction read it back.
+    stain = stain_from_config(data.get("stain"))
+    if stain is not None:
+        stain.save(work / files.STAIN)
     inputs = training_inputs(df, cfg, class_names=class_names, preprocessing=preprocessing,
-                             first_epoch=first_epoch, run_dir=work)
-    inputs.rows.to_csv(work / "split.csv", index=False, lineterminator="\n")
+                             first_epoch=first_epoch, run_dir=work, stain=stain)
+    inputs.rows.to_csv(work / files.SPLIT, index=False, lineterminator="\n")
     if inputs.skipped:  # on_bad_image: skip - the record of what was left out
-        info = json.loads((work / "run_info.json").read_text())
+        info = json.loads((work / files.INFO).read_text())
         info["skipped_images"] = [{"path": p, "reason": r} for p, r in inputs.skipped]
-        _write_json(work / "run_info.json", info)
+        _write_json(work / files.INFO, info)
 
     with strategy.scope():
         model = models.build(
@@ -123,10 +128,10 @@ def run(
             run_eagerly=bool(train["run_eagerly"]),
         )
 
-    info = json.loads((work / "run_info.json").read_text())
+    info = json.loads((work / files.INFO).read_text())
     info["jit_compile"] = bool(trainer.jit_compile)  # Keras turns XLA off under op determinism
     info["augment_on"] = data.get("augment_on", "host")
-    _write_json(work / "run_info.json", info)
+    _write_json(work / files.INFO, info)
     if train["jit_compile"] and not trainer.jit_compile:
         warnings.warn(
             "train.jit_compile=true has no effect: Keras disables XLA while TensorFlow op "
@@ -135,16 +140,16 @@ def run(
             "or data.augment_on=host, to train with XLA (run_info.json records jit_compile)",
             stacklevel=2,
         )
-    truncate_history(work / "history.csv", first_epoch)
+    truncate_history(work / files.HISTORY, first_epoch)
     backup_callback = BackupLast(str(backup))
     all_callbacks = [
         # BackupAndRestore first: it sets the start epoch the others read on train begin;
         # its epoch-end backup is taken last (backup_callback.last, below).
         backup_callback,
         EpochSeeder(cfg["seed"]),
-        ResumableCheckpoint(work / "best.keras", work / "history.csv", monitor=train["monitor"]),
-        keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
-        Timing(work / "timing.json", monitor=train["monitor"]),
+        ResumableCheckpoint(work / files.BEST, work / files.HISTORY, monitor=train["monitor"]),
+        keras.callbacks.CSVLogger(str(work / files.HISTORY), append=True),
+        Timing(work / files.TIMING, monitor=train["monitor"]),
         keras.callbacks.TerminateOnNaN(),
     ]
     if train.get("early_stopping"):
@@ -171,15 +176,15 @@ def run(
             class_weight=_class_weight(train["class_weight"], inputs.rows, class_names),
             verbose=verbose,
         )
-    # The last epoch's weights only (best.keras is the model to use; a full .keras with the
-    # optimiser state would triple the disk cost of every run).
-    model.save_weights(work / "last.weights.h5")
-    if not (work / "best.keras").exists():  # e.g. monitor missing from logs: keep the last model
-        model.save(work / "best.keras")
+    # The last epoch's weights only (the best checkpoint is the model to use; a full .keras with
+    # the optimiser state would triple the disk cost of every run).
+    model.save_weights(work / files.LAST_WEIGHTS)
+    if not (work / files.BEST).exists():  # e.g. monitor missing from logs: keep the last model
+        model.save(work / files.BEST)
     if work != out:  # a finished non-chief worker keeps nothing
         shutil.rmtree(work, ignore_errors=True)
         return out
-    _write_json(out / "status.json", {"state": "finished", "epochs": train["epochs"]})
+    _write_json(out / files.STATUS, {"state": "finished", "epochs": train["epochs"]})
     return out
 
 
@@ -295,7 +300,7 @@ def _backed_up_epochs(backup: Path) -> int:
 
 def _claim_run_dir(out: Path, cfg: dict) -> None:
     """Write config.yaml, or check that the directory holds this same run (to resume it)."""
-    path = out / "config.yaml"
+    path = out / files.CONFIG
     if path.exists():
         with open(path) as fh:
             existing = yaml.safe_load(fh)

@@ -84,7 +84,8 @@ def export_trained(trained: TrainedModel, out: str | Path, *, format: str = "sav
         check_pixels = np.random.default_rng(0).integers(0, 256, (4, *trained.image_size, 3), dtype=np.uint8)
     expected = trained.predict(check_pixels)
     meta = {**trained.metadata(), "format": format, "explain": {"method": "dtgradcam", **cam_params}}
-    staging = out.with_name(f".{out.name}.partial")  # a failed export never destroys the previous one
+    # Written beside ``out`` first (same suffix), so a failed export never destroys the previous one.
+    staging = out.with_name(f".{out.stem}.partial{out.suffix}")
     _remove(staging)
     notes: list[str] = []
     if format == "savedmodel":
@@ -93,8 +94,7 @@ def export_trained(trained: TrainedModel, out: str | Path, *, format: str = "sav
         got = Predictor(staging, metadata=meta).predict(check_pixels.astype(np.float32))
     elif format == "keras":
         staging.parent.mkdir(parents=True, exist_ok=True)
-        trained.network.save(staging.with_suffix(".partial.keras"))
-        staging.with_suffix(".partial.keras").rename(staging)
+        trained.network.save(staging)
         meta["input"] = "the network's input: pixels resized, stain-normalised and preprocessed (see 'preprocessing', 'stain')"
         got = TrainedModel.from_metadata(_load_keras(staging), meta).predict(check_pixels)
     else:

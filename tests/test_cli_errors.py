@@ -190,6 +190,56 @@ def case_lambda_layer_model(root, manifest):
              "--out", str(root / "out"), "--quiet"], 1, ["lambda.keras", "Lambda"])
 
 
+def _bomb_png(width: int, height: int) -> bytes:
+    """A small PNG whose header declares ``width`` x ``height`` (the data is a few bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
+def case_predict_run_folder(root, manifest):
+    """A run folder given to predict (a natural first try) is a model: it just works."""
+    assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0
+    return ["predict", str(root / "run"), str(root / "benign_3.png")], 0, ["benign_3.png", "prob_benign"]
+
+
+def case_output_dir_is_a_file(root, manifest):
+    (root / "taken").write_text("not a folder")
+    return (["train", "--config", str(_config(root, manifest)), "--set", f"output_dir={root / 'taken'}"], 1,
+            ["taken", "existing file, not a folder"])
+
+
+def case_binary_manifest(root, manifest):
+    (root / "noise.csv").write_bytes(bytes(RNG.integers(128, 256, 512, dtype=np.uint8)))
+    return ["validate", str(root / "noise.csv")], 1, ["noise.csv", "not a CSV text file"]
+
+
+def case_header_only_manifest(root, manifest):
+    (root / "empty.csv").write_text("path,label,label_index,patient_id,split\n")
+    return ["validate", str(root / "empty.csv")], 1, ["no rows"]
+
+
+def case_misspelt_split(root, manifest):
+    _set_row(manifest, 0, split="tset")
+    return ["train", "--config", str(_config(root, manifest))], 1, ["'tset'", "not train, val or test", "line(s) [2]"]
+
+
+def case_decompression_bomb(root, manifest):
+    rel = _replace(root, "benign_1.png", _bomb_png(20_000, 20_000))
+    return ["train", "--config", str(_config(root, manifest))], 1, [rel, "20000x20000", "data.max_image_pixels"]
+
+
+def case_path_outside_root(root, manifest):
+    _set_row(manifest, 0, path="../../etc/passwd")
+    return ["train", "--config", str(_config(root, manifest))], 1, ["../../etc/passwd", "leave the data root"]
+
+
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 

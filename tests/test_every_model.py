@@ -8,9 +8,10 @@ layer. Then ONE fresh Python process for all the selected models (it first check
 has registered breastcam's custom layers, so the first load proves ``load_model`` registers them;
 one process instead of one per model saves a TensorFlow start-up per model) predicts each run
 through the run-directory path (``breastcam.evaluate.rundir.predict_run``, which loads the model
-with ``breastcam.models.load_model``), runs ``breastcam export RUN`` and ``breastcam predict
-SAVEDMODEL IMAGES``, recording each model's failure on its own. Both must give the in-process Keras
-probabilities within 1e-5; each model is still its own test case.
+with ``breastcam.models.load_model``), runs ``breastcam export RUN``, ``breastcam predict
+SAVEDMODEL IMAGES`` and ``breastcam predict RUN IMAGES``, recording each model's failure on its
+own. All must give the evaluate path's and the in-process Keras probabilities within 1e-5
+(serving equals evaluation); each model is still its own test case.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ FRESH = textwrap.dedent(
             df.to_csv(job["run_csv"], index=False)
             assert main(["export", job["run_dir"], "--out", job["savedmodel"]]) == 0, "export failed"
             assert main(["predict", job["savedmodel"], *job["images"], "--out", job["pred_dir"]]) == 0, "predict failed"
+            assert main(["predict", job["run_dir"], *job["images"], "--out", job["pred_run"]]) == 0, "predict RUN failed"
         except BaseException:
             errors[job["name"]] = traceback.format_exc()
     open(sys.argv[2], "w").write(json.dumps(errors))
@@ -139,6 +141,7 @@ def _in_process(name, root, rows, tmp_path):
     run_dir = _run_dir(tmp_path, model, name, shape, root, rows, spec.preprocessing)
     job = {"name": name, "run_dir": str(run_dir), "savedmodel": str(tmp_path / "savedmodel"),
            "pred_dir": str(tmp_path / "pred"), "run_csv": str(tmp_path / "run_predictions.csv"),
+           "pred_run": str(tmp_path / "pred_run"),
            "images": [str(root / p) for p in rows["path"]]}
     note = (f"{name}: {shape[0]} px, {model.count_params():,} parameters, {time.perf_counter() - t0:.1f} s wall, "
             f"CPU {_cpu_seconds() - cpu0:.1f} s in-process")
@@ -186,8 +189,12 @@ def test_every_model_saves_reloads_explains_exports_and_predicts(name, every_mod
     via_run = pd.read_csv(job["run_csv"])
     assert via_run["path"].tolist() == sample[1]["path"].tolist()
     np.testing.assert_allclose(via_run[probs].to_numpy(), expected, atol=ATOL)
+    # Serving equals evaluation: the SavedModel (raw images in) and the run folder give evaluate's numbers.
     via_cli = pd.read_csv(os.path.join(job["pred_dir"], "predictions.csv"))
+    np.testing.assert_allclose(via_cli[probs].to_numpy(), via_run[probs].to_numpy(), atol=ATOL)
     np.testing.assert_allclose(via_cli[probs].to_numpy(), expected, atol=ATOL)
+    via_run_dir = pd.read_csv(os.path.join(job["pred_run"], "predictions.csv"))
+    np.testing.assert_allclose(via_run_dir[probs].to_numpy(), via_run[probs].to_numpy(), atol=ATOL)
     with open(os.path.join(job["savedmodel"], "breastcam.json")) as f:
         assert json.load(f)["model_name"] == name
     print("\n" + note)

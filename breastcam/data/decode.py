@@ -52,6 +52,57 @@ MIN_IMAGE_PIXELS = 4
 invent the whole picture (such files are placeholders or export errors, not data)."""
 
 
+MAX_IMAGE_PIXELS = 100_000_000
+"""Images of more pixels are refused before decoding (a 2 KB PNG can declare 20,000 x 20,000 and
+decode to 1.2 GB: a decompression bomb, as Pillow's ``MAX_IMAGE_PIXELS`` guards against). The
+largest public images breastcam reads (Mini-DDSM, CDD-CESM) are about 25 M pixels. A run config
+raises it with ``data.max_image_pixels``; :func:`set_max_image_pixels` does it for a process."""
+
+
+def set_max_image_pixels(limit: int) -> None:
+    global MAX_IMAGE_PIXELS
+    if int(limit) < MIN_IMAGE_PIXELS:
+        raise DataError(f"data.max_image_pixels must be at least {MIN_IMAGE_PIXELS}, got {limit!r}")
+    MAX_IMAGE_PIXELS = int(limit)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header alone (Pillow reads it lazily), or None if unknown.
+
+    Pillow itself refuses headers over twice its own limit; that refusal is passed on as a
+    size just over ours (the file is far over it either way)."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return tuple(int(v) for v in np.frombuffer(data[16:24], ">u4"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings on odd EXIF / its own bomb warning
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError as err:  # "Image size (N pixels) exceeds limit ..."
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        return (int(found.group(1)) if found else MAX_IMAGE_PIXELS + 1, 1)
+    except Exception:  # noqa: BLE001 - not Pillow's format: the decoders below judge the file
+        return None
+
+
+def too_large(width: int, height: int) -> bool:
+    return int(width) * int(height) > MAX_IMAGE_PIXELS
+
+
+def too_large_reason(width: int, height: int) -> str:
+    size = f"{width}x{height} = " if height > 1 else ""
+    return (f"the image declares {size}{int(width) * int(height):,} pixels, over the limit of "
+            f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?); if it is genuine, raise data.max_image_pixels "
+            "in the run config")
+
+
 def too_small(height: int, width: int) -> bool:
     return int(height) * int(width) < MIN_IMAGE_PIXELS
 
@@ -146,6 +197,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     reason = _truncation(data, fmt)
     if reason:
         raise BadImageError(path, reason)
+    declared = _declared_size(data)
+    if declared and too_large(*declared):
+        raise BadImageError(path, too_large_reason(*declared))
     if _tf_decodable(data, fmt):
         try:
             image = _decode_with_tf(tf.constant(data), fmt == "jpeg").numpy()

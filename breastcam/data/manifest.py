@@ -118,6 +118,11 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"manifest {path} is empty (no header row); regenerate it") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(
+            f"manifest {path} is not a CSV text file ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
+            "give the CSV written by `breastcam manifest` or `breastcam split`"
+        ) from None
     check_columns(df, f"manifest {path}")
     for name in df.columns:
         if name not in STRING_COLUMNS:

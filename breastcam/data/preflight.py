@@ -83,9 +83,12 @@ def check_image_file(path: str | os.PathLike) -> str | None:
         size = _png_size(data)
         if size and decode.too_small(size[1], size[0]):
             return decode.too_small_reason(size[1], size[0])
+        if size and decode.too_large(*size):
+            return decode.too_large_reason(*size)
         return None
     if fmt in ("jpeg", "gif", "bmp"):
-        return None
+        size = decode._declared_size(data)
+        return decode.too_large_reason(*size) if size and decode.too_large(*size) else None
     try:  # TIFF, PNM, unknown bytes: no end marker, decode the whole file
         decode.read_image(path)
     except decode.BadImageError as err:
@@ -116,6 +119,18 @@ def bad_files_message(bad: list[tuple[str, str]], total: int, where: str,
     return f"{len(bad)} of {total} image file(s) of {where} cannot be used: {listed}{more}. {hint}"
 
 
+def escapes_root(rel: str) -> bool:
+    """A relative manifest path that climbs above the data root (``../x``, ``a/../../x``)."""
+    if os.path.isabs(rel):
+        return False  # absolute paths are allowed (paper C's offline copies are written so)
+    depth = 0
+    for part in Path(rel).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            return True
+    return False
+
+
 def preflight(df: pd.DataFrame, root: str | os.PathLike | None, *, on_bad_image: str = "raise",
               where: str = "the manifest", workers: int | None = None
               ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -130,6 +145,10 @@ def preflight(df: pd.DataFrame, root: str | os.PathLike | None, *, on_bad_image:
     if on_bad_image not in ("raise", "skip"):
         raise DataError(f"on_bad_image={on_bad_image!r}; choose raise or skip")
     shown = df["path"].astype(str).tolist()
+    outside = [p for p in dict.fromkeys(shown) if escapes_root(p)]
+    if outside:
+        raise DataError(f"{len(outside)} path(s) of {where} leave the data root {root} ('..' above it): "
+                        f"{', '.join(outside[:5])}; manifest paths are relative to the root: fix the manifest")
     unique = list(dict.fromkeys(zip(shown, image_paths(df, root))))
     bad = find_bad_files([full for _, full in unique], [s for s, _ in unique], workers=workers)
     if not bad:

@@ -20,6 +20,8 @@
 ``label-index-mismatch``  ``label_index`` is not the class's position in the class list
 ``empty-class``           a class with no image
 ``bad-split``             a ``split`` value other than train/val/test
+``outside-root``          a relative path that climbs above the data root (``../``)
+``empty``                 a header without rows
 ========================  ===============================================================
 """
 
@@ -38,6 +40,7 @@ import pandas as pd
 
 from breastcam.console import progress
 from breastcam.data.manifest import missing_columns
+from breastcam.data.preflight import escapes_root
 
 # Magic numbers of the formats the decoder knows, to tell "corrupt image" from "not an image".
 _MAGIC = (
@@ -163,11 +166,18 @@ def validate_manifest(
     base = Path(root) if root is not None else Path(".")
     paths = df["path"].astype(str).tolist()
     problems: list[Problem] = []
+    if not paths:
+        return [Problem("", "empty", "the manifest has a header but no rows: nothing to train or "
+                                      "evaluate on; regenerate it with `breastcam manifest`")]
 
     blank = [i for i, p in enumerate(paths) if not p.strip()]
     for i in blank:
         problems.append(Problem("", "blank", f"row {i} has an empty path"))
-    unique = list(dict.fromkeys(p for p in paths if p.strip()))
+    for rel in dict.fromkeys(p for p in paths if p.strip()):
+        if escapes_root(rel):
+            problems.append(Problem(rel, "outside-root", f"the path leaves the data root {base} "
+                                    "('..' above it); manifest paths are relative to the root"))
+    unique = list(dict.fromkeys(p for p in paths if p.strip() and not escapes_root(p)))
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(progress(pool.map(lambda rel: _check_file(rel, base / rel, decode), unique),

@@ -56,7 +56,11 @@ def predict_run(
     from breastcam.data.preflight import preflight
     from breastcam.evaluate.predict import predict_dataset
 
+    from breastcam.data.decode import set_max_image_pixels
+
     run = Run.open(run_dir)
+    if run.data.get("max_image_pixels"):
+        set_max_image_pixels(run.data["max_image_pixels"])
     rows = run.rows(split)
     root = data_root if data_root is not None else run.data_root
     rows, bad = preflight(rows, root, on_bad_image=run.data.get("on_bad_image") or "raise",

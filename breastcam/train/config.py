@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "augmentation": "none",  # none | dala | ernet (modres is an offline manifest step)
         "augment_on": "host",  # host (tf.data map, CPU) | device (Keras layers in the training step)
         "on_bad_image": "raise",  # raise | skip (skipped files are listed in the run dir)
+        "max_image_pixels": 100_000_000,  # larger images are refused before decoding (decompression bombs)
     },
     "model": {"name": "resnet50", "weights": None, "options": {}},
     "train": {

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from breastcam.errors import ConfigError, OutputExistsError
+from breastcam.errors import ConfigError, DataError, OutputExistsError
 from breastcam import models
+from breastcam.data.decode import set_max_image_pixels
 from breastcam.data.manifest import read_manifest
 from breastcam.data.splits import fold_view
 from breastcam.console import progress_enabled
@@ -64,12 +65,16 @@ def run(
     # Only the chief writes the run directory; other workers of a multi-worker run keep their
     # own backup/logs in a scratch folder inside it (needed to resume in step with the chief).
     work = out if is_chief(strategy) else out / f".worker-{strategy.cluster_resolver.task_id}"
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output_dir {out} is an existing file, not a folder: choose another "
+                                "output_dir (a new or an existing run folder)")
     work.mkdir(parents=True, exist_ok=True)
     if work == out:
         _claim_run_dir(out, cfg)
     if (out / files.STATUS).exists() and json.loads((out / files.STATUS).read_text()).get("state") == "finished":
         return out
 
+    set_max_image_pixels(data["max_image_pixels"])
     set_determinism(cfg["seed"], train["deterministic"])
     policy = set_mixed_precision(train["mixed_precision"])
 
@@ -79,6 +84,13 @@ def run(
     if "split" not in df:
         raise ConfigError(
             f"manifest {data['manifest']} has no 'split' column; make one with `breastcam split`"
+        )
+    unknown = sorted(set(df["split"].astype(str)) - {"train", "val", "test"})
+    if unknown:  # a misspelt split would silently drop its images from training
+        rows = df.index[~df["split"].astype(str).isin(["train", "val", "test"])][:5]
+        raise DataError(
+            f"manifest {data['manifest']}: split value(s) {unknown} are not train, val or test "
+            f"(line(s) {[int(i) + 2 for i in rows]}); fix them, or `breastcam validate` lists every problem"
         )
     class_names = data.get("class_names") or class_names_of(df)
     preprocessing = resolve_preprocessing(mcfg["name"], data)

@@ -58,6 +58,7 @@ def test_cli_export_refuses_an_existing_out_before_loading_the_model(tmp_path, c
     run_dir.mkdir()
     (run_dir / "best.keras").write_text("never read: the destination is checked first")
     (run_dir / "run_info.json").write_text(json.dumps({"class_names": ["a", "b"], "preprocessing": "zero_one"}))
+    (run_dir / "config.yaml").write_text("model: {name: tinycnn}\n")
     out = tmp_path / "existing"
     out.mkdir()
     (out / "keep.txt").write_text("keep")

@@ -19,9 +19,13 @@ from breastcam.errors import BreastcamError
 
 T = TypeVar("T")
 _ENABLED = True
-QUIET_ENV = {  # TensorFlow / absl / gRPC logging below warnings
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "ABSL_MIN_LOG_LEVEL": "2",
+# TensorFlow / absl C++ logging: only fatal lines. Its ERROR level carries lines a user cannot act
+# on (e.g. "NodeDef mentions attribute use_unbounded_threadpool ..." at every first epoch: a
+# tf.data graph attribute the runtime ignores); real failures reach Python as exceptions, which
+# breastcam reports. `--verbose` keeps everything.
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "ABSL_MIN_LOG_LEVEL": "3",
     "GRPC_VERBOSITY": "ERROR",
 }
 

@@ -63,6 +63,7 @@ _LONGEST_FIRST = ["tests/test_every_model.py", "quick_reports", "tests/test_pack
                   "tests/reproduce/test_reproduce_study_run.py", "tests/train/test_train_folds.py",
                   "tests/benchmarks/test_benchmark_gpu_tiny.py", "tests/test_demo.py",
                   "tests/test_cli_train_export_predict.py", "tests/train/test_train_distributed.py",
+                  "tests/runs/test_runs_trained.py", "tests/runs/test_runs_macenko_parity.py",
                   # the developer loop's longest files
                   "tests/models/test_models_zoo.py", "tests/explain/test_explain_cli.py",
                   "tests/export/test_export_savedmodel.py", "tests/models/test_models_fidelity.py",

@@ -56,3 +56,20 @@ def test_quiet_before_or_after_the_command_turns_bars_off(argv, capsys):
         assert console.progress(items, desc="x") is items  # no bar object at all
     finally:
         console.set_progress(True)
+
+
+@pytest.mark.slow
+def test_train_prints_no_tensorflow_error_lines_at_the_first_epoch(tmp_path):
+    """`breastcam train` used to print ``E0000 ... NodeDef mentions attribute
+    use_unbounded_threadpool`` at every first epoch: an "error" nobody can act on."""
+    from breastcam.data import make_split, make_synthetic, write_split
+
+    df = make_synthetic(tmp_path / "data", n_patients=6, images_per_patient=2, image_size=(48, 48), seed=0)
+    write_split(make_split(df, "dala", group="patient", seed=0), tmp_path / "split.csv")
+    sets = [f"data.manifest={tmp_path / 'split.csv'}", f"data.root={tmp_path / 'data'}", "data.image_size=32",
+            "model.name=tinycnn", "model.weights=null", "train.epochs=1", "train.batch_size=4",
+            f"output_dir={tmp_path / 'run'}", "data.cache=null"]
+    config = os.path.join(os.path.dirname(__file__), "..", "experiments", "protocols", "dala.yaml")
+    done = _run("train", "--config", config, "--quiet", "--set", *sets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "E0000" not in done.stderr and "use_unbounded_threadpool" not in done.stderr, done.stderr[-3000:]

@@ -12,11 +12,46 @@ from typing import Callable, Sequence
 
 from breastcam.errors import UsageError
 
+
+class _Registry:
+    """``choices=`` read from registries (each ``"module:NAME"``: a dict, a tuple of names or one
+    name), imported when argparse first checks a value or prints the help, not when the parser is
+    built: the explain registry imports TensorFlow, which ``breastcam --help`` should not wait for."""
+
+    def __init__(self, *sources: str, drop: Sequence[str] = ()):
+        self.sources, self.drop = sources, tuple(drop)
+
+    def _names(self) -> list[str]:
+        from importlib import import_module
+
+        names: list[str] = []
+        for source in self.sources:
+            module, _, attr = source.partition(":")
+            value = getattr(import_module(module), attr)
+            names += [value] if isinstance(value, str) else list(value)
+        return [n for n in names if n not in self.drop]
+
+    def __contains__(self, value) -> bool:
+        return value in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+DATASETS = _Registry("breastcam.data.loaders:DATASETS")
+PROTOCOLS = _Registry("breastcam.data.splits:PROTOCOLS", "breastcam.data.official:PROTOCOL")
+PATIENT_FROM = _Registry("breastcam.data.splits:PATIENT_FROM")
+CAM_METHODS = _Registry("breastcam.explain.registry:METHODS")
+EXPORT_FORMATS = _Registry("breastcam.runs.files:EXPORT_FORMATS")
+
 # --- data ------------------------------------------------------------------------------------
 
 
 def _add_manifest(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", choices=["breakhis", "bach", "miniddsm", "cddcesm", "mias", "folder"],
+    p.add_argument("dataset", choices=DATASETS,
                    help="dataset layout (each loader's docstring documents the folders it expects)")
     p.add_argument("root", help="dataset root folder")
     p.add_argument("--out", required=True, help="manifest CSV to write")
@@ -24,7 +59,7 @@ def _add_manifest(p: argparse.ArgumentParser) -> None:
     g.add_argument("--magnification", nargs="+", metavar="MAG",
                    help="breakhis: keep these magnifications, e.g. 40 or 40 400")
     g.add_argument("--label", choices=["binary", "subtype"], help="breakhis: 2 classes or 8 subtypes")
-    g.add_argument("--patient-from", choices=["numeric", "slide"],
+    g.add_argument("--patient-from", choices=PATIENT_FROM,
                    help="breakhis: patient = numeric part of the slide token (default) or the token")
     g.add_argument("--classes", help="mias: three|binary; cddcesm: binary|three; "
                    "folder: comma-separated class folders in label order")
@@ -65,13 +100,13 @@ def _run_manifest(args: argparse.Namespace) -> int:
 def _add_split(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="manifest CSV (from `breastcam manifest`)")
     p.add_argument("--protocol", required=True,
-                   choices=["dala", "ernet", "modres", "breakhis-official"],
+                   choices=PROTOCOLS,
                    help="dala 6:1:3, ernet 70/30 + 5 folds in the 70 %%, modres 60/20/20, "
                    "breakhis-official the BreakHis authors' dsfold1..5 test sets")
     p.add_argument("--group", choices=["patient"], help="no patient in two splits")
-    p.add_argument("--patient-from", choices=["slide", "number"],
+    p.add_argument("--patient-from", choices=PATIENT_FROM,
                    help="grouped splits: a patient is the BreakHis slide token (22549AB) or its "
-                   "number (22549); default: the manifest's patient_id (breakhis-official: slide)")
+                   "numeric part (22549); default: the manifest's patient_id (breakhis-official: slide)")
     p.add_argument("--fold", help="breakhis-official: fold 1-5, or 'all' (then --out must hold "
                    "'{fold}', e.g. data_manifests/breakhis-official/fold{fold}.csv)")
     p.add_argument("--val-fraction", type=float, default=0.1,
@@ -355,7 +390,7 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
                    "default random)")
     p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders")
     p.add_argument("--method", default="dtgradcam",
-                   choices=["gradcam", "gradcampp", "scorecam", "eigencam", "dtgradcam"])
+                   choices=CAM_METHODS, metavar="METHOD", help="CAM method: %(choices)s (default dtgradcam)")
     p.add_argument("--masks", default=None, metavar="DIR",
                    help="region masks: a folder of <stem>[_mask].png|.npy files, or a mini-MIAS folder "
                    "holding Info.txt (lesion circles)")
@@ -567,7 +602,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 def _add_synth(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--like", required=True, choices=["breakhis", "bach", "miniddsm", "cddcesm", "mias"],
+    p.add_argument("--like", required=True, choices=_Registry("breastcam.data.loaders:DATASETS", drop=("folder",)),
                    help="dataset whose reference manifest (data_manifests/<name>.csv) gives names and layout")
     p.add_argument("--out", required=True, help="folder to write the tree into (the dataset root)")
     p.add_argument("--fraction", type=float, default=1.0, help="share of each class to write (default 1)")

@@ -86,7 +86,7 @@ def leak_table(df: pd.DataFrame) -> pd.DataFrame:
     among the training images, for three readings of "patient": the authors' slide folder, the
     slide token (``22549AB``) and its number (``22549``, breastcam's default)."""
     readings = {"slide folder": df["slide_folder"].astype(str).to_numpy(),
-                "slide": patient_groups(df, "slide"), "number": patient_groups(df, "number")}
+                "slide": patient_groups(df, "slide"), "number": patient_groups(df, "numeric")}
     rows = []
     for fold, column in zip(FOLDS, OFFICIAL_COLUMNS):
         test = (df[column] == "test").to_numpy()

@@ -327,14 +327,14 @@ def _grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.n
     return _group_folds(label_of_row, group_of_row, k, seed)
 
 
-PATIENT_FROM = ("slide", "number")
+PATIENT_FROM = ("numeric", "slide")  # the same spelling as the BreakHis loader's patient_from
 
 
 def patient_groups(df: pd.DataFrame, patient_from: str | None = None) -> np.ndarray:
     """The patient of each row for a grouped split.
 
     ``None``: the manifest's ``patient_id``. ``"slide"``: the ``slide`` column (BreakHis: the
-    whole token, ``22549AB``). ``"number"``: the numeric part of ``slide`` (``22549``; slides
+    whole token, ``22549AB``). ``"numeric"``: the numeric part of ``slide`` (``22549``; slides
     ``22549AB`` and ``22549CD`` are one patient), or ``patient_id`` where there is no ``slide``.
     """
     if patient_from is None:
@@ -344,7 +344,7 @@ def patient_groups(df: pd.DataFrame, patient_from: str | None = None) -> np.ndar
     if "slide" not in df.columns:
         if patient_from == "slide":
             raise DataError("patient_from='slide' needs a 'slide' column (BreakHis manifests have "
-                            f"one); this manifest has {list(df.columns)}: use 'number' or leave "
+                            f"one); this manifest has {list(df.columns)}: use 'numeric' or leave "
                             "it out (patient_id)")
         return df["patient_id"].astype(str).to_numpy()
     slide = df["slide"].astype(str)
@@ -378,7 +378,7 @@ def make_split(
         stratify: column(s) whose values each split should keep in proportion (default
             ``label``; e.g. ``["label", "magnification"]`` for pooled BreakHis magnifications).
         patient_from: with ``group="patient"``, what a patient is (:func:`patient_groups`):
-            ``None`` (``patient_id``), ``"slide"`` or ``"number"``.
+            ``None`` (``patient_id``), ``"slide"`` or ``"numeric"``.
     """
     spec = get_protocol(protocol)
     check_columns(df, "manifest to split")

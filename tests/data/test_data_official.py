@@ -32,7 +32,7 @@ def test_leak_table_and_its_doc(reference):
     assert (REPO / "docs" / "BREAKHIS_FOLDS.md").read_text(encoding="utf-8") == \
         leak_markdown(reference), "docs/BREAKHIS_FOLDS.md is stale: run data_manifests/build.py"
     folders = reference.drop_duplicates("slide_folder")
-    per_number = folders.groupby(patient_groups(folders, "number"))["slide"].agg(["size", "nunique"])
+    per_number = folders.groupby(patient_groups(folders, "numeric"))["slide"].agg(["size", "nunique"])
     # ten patient numbers span several slide folders: nine by several slide tokens (22549AB,
     # 22549CD, ...), and 13412 by one token filed under two tumour types
     assert (per_number["size"] > 1).sum() == 10 and (per_number["nunique"] > 1).sum() == 9
@@ -75,8 +75,8 @@ def test_cli_official_all_folds_on_the_sample(tmp_path, capsys):
 
 def test_patient_from_on_grouped_splits(tmp_path):
     df = load_manifest("breakhis", SAMPLE)
-    by_number = make_split(df, "dala", group="patient", seed=0, patient_from="number")
-    numbers = patient_groups(by_number, "number")
+    by_number = make_split(df, "dala", group="patient", seed=0, patient_from="numeric")
+    numbers = patient_groups(by_number, "numeric")
     assert all(len(set(by_number["split"][numbers == n])) == 1 for n in set(numbers))
     by_slide = make_split(df, "ernet", group="patient", seed=0, patient_from="slide")
     slides = by_slide["slide"].to_numpy()
@@ -84,7 +84,7 @@ def test_patient_from_on_grouped_splits(tmp_path):
     write_split(by_slide, tmp_path / "s.csv")
     assert split_info(read_manifest(tmp_path / "s.csv")) == {
         "protocol": "ernet", "group": "patient:slide", "seed": 0}
-    assert np.array_equal(patient_groups(df, "number"), df["patient_id"].to_numpy())
+    assert np.array_equal(patient_groups(df, "numeric"), df["patient_id"].to_numpy())
     mias = load_manifest("mias", REPO.parent / "shared" / "data" / "mias")
     with pytest.raises(DataError, match="needs a 'slide' column"):
         make_split(mias, "modres", group="patient", patient_from="slide")

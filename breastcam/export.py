@@ -209,7 +209,7 @@ def _convert_savedmodel(saved: Path, path: Path, format: str) -> None:
         spec = [tf.TensorSpec(t.shape, t.dtype, name="images") for t in fn.structured_input_signature[1].values()]
         import logging
 
-        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+        logging.getLogger("tf2onnx").setLevel(logging.CRITICAL)  # an unsupported op is said below, once
         proto, _ = tf2onnx.convert.from_function(tf.function(lambda images: fn(images=images)),
                                                  input_signature=spec, opset=17)
         known = _onnx_ops_of_default_domain()
@@ -218,14 +218,20 @@ def _convert_savedmodel(saved: Path, path: Path, format: str) -> None:
             raise _UnsupportedOps(unsupported)
         onnx.save(proto, str(path))
         return
-    try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serve"])
-        path.write_bytes(converter.convert())
-    except Exception as err:  # noqa: BLE001 - the converter raises ConverterError with MLIR text
-        ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(err))))
+    from breastcam.console import silenced_fd2
+
+    failure = None
+    with silenced_fd2():  # the converter prints its MLIR diagnostics on fd 2; its exception has them
+        try:
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serve"])
+            path.write_bytes(converter.convert())
+        except Exception as err:  # noqa: BLE001 - the converter raises ConverterError with MLIR text
+            failure = err
+    if failure is not None:
+        ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(failure))))
         if ops:
-            raise _UnsupportedOps(ops) from None
-        raise ModelFileError(f"LiteRT conversion failed: {str(err).strip().splitlines()[0][:300]}") from None
+            raise _UnsupportedOps(ops)
+        raise ModelFileError(f"LiteRT conversion failed: {str(failure).strip().splitlines()[0][:300]}")
 
 
 def _onnx_ops_of_default_domain() -> set[str]:

@@ -47,6 +47,12 @@ def mias_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def reference_root() -> Path:
+    """The full releases' own label / split / annotation files (no images)."""
+    return _require(SHARED_DATA / "reference")
+
+
+@pytest.fixture(scope="session")
 def quick_reports(tmp_path_factory) -> Path:
     """One reports folder per test session for the quick reproductions: the reproduce tests and
     the notebooks run the same experiments into it, so a finished run is reused, not retrained."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import os
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,13 @@ from breastcam.data import read_manifest
 from breastcam.data.against import failed, locate_root, validate_against
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / "shared" / "data" / "breakhis"
+# The shared data, where the fixtures of tests/conftest.py look (BREASTCAM_SHARED_DATA honoured):
+SHARED = Path(os.environ.get("BREASTCAM_SHARED_DATA", REPO.parent / "shared" / "data"))
+SAMPLE = SHARED / "breakhis"
 REFERENCE = REPO / "data_manifests" / "breakhis.csv"
 SOB = "BreaKHis_v1/histology_slides/breast"
 
-pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/breakhis absent")
+pytestmark = pytest.mark.usefixtures("breakhis_root")
 
 
 @pytest.fixture(scope="module")

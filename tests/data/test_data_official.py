@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,10 @@ from breastcam.data.splits import patient_groups, split_info
 from breastcam.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / "shared" / "data" / "breakhis"
-FOLDS = REPO.parent / "shared" / "data" / "reference" / "breakhis"
+# The shared data, where the fixtures of tests/conftest.py look (BREASTCAM_SHARED_DATA honoured):
+SHARED = Path(os.environ.get("BREASTCAM_SHARED_DATA", REPO.parent / "shared" / "data"))
+SAMPLE = SHARED / "breakhis"
+FOLDS = SHARED / "reference" / "breakhis"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def test_leak_table_and_its_doc(reference):
     assert (per_number["size"] > 1).sum() == 10 and (per_number["nunique"] > 1).sum() == 9
 
 
-@pytest.mark.skipif(not FOLDS.is_dir(), reason="../shared/data/reference absent")
+@pytest.mark.usefixtures("reference_root")
 @pytest.mark.parametrize("fold", [2, 5])
 def test_official_split_follows_the_fold_file(reference, fold, tmp_path):
     split = official_split(reference, fold, val_fraction=0.1, seed=3)
@@ -85,7 +88,7 @@ def test_patient_from_on_grouped_splits(tmp_path):
     assert split_info(read_manifest(tmp_path / "s.csv")) == {
         "protocol": "ernet", "group": "patient:slide", "seed": 0}
     assert np.array_equal(patient_groups(df, "numeric"), df["patient_id"].to_numpy())
-    mias = load_manifest("mias", REPO.parent / "shared" / "data" / "mias")
+    mias = load_manifest("mias", SHARED / "mias")
     with pytest.raises(DataError, match="needs a 'slide' column"):
         make_split(mias, "modres", group="patient", patient_from="slide")
     with pytest.raises(DataError, match="group='patient'"):

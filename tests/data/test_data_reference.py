@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,14 @@ from breastcam.data.reference import build_reference, reference_view
 from breastcam.report import load_published
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO.parent / "shared" / "data" / "reference"
-MIAS = REPO.parent / "shared" / "data" / "mias" / "all-mias"
+# The shared data, where the fixtures of tests/conftest.py look (BREASTCAM_SHARED_DATA honoured):
+SHARED = Path(os.environ.get("BREASTCAM_SHARED_DATA", REPO.parent / "shared" / "data"))
+REFERENCE = SHARED / "reference"
+MIAS = SHARED / "mias" / "all-mias"
 SOURCES = {"breakhis": REFERENCE / "breakhis", "bach": REFERENCE / "bach",
            "miniddsm": REFERENCE / "mini-ddsm", "cddcesm": REFERENCE / "cdd-cesm", "mias": MIAS}
 
-pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/data/reference absent")
+pytestmark = pytest.mark.usefixtures("reference_root", "breakhis_root", "mias_root")
 
 
 def committed(dataset: str) -> pd.DataFrame:
@@ -59,7 +62,7 @@ def test_breakhis_counts_equal_paper_000_table3():
 
 
 def test_breakhis_sample_tree_rows_are_reference_rows():
-    sample = load_manifest("breakhis", REPO.parent / "shared" / "data" / "breakhis")
+    sample = load_manifest("breakhis", SHARED / "breakhis")
     ref = committed("breakhis").set_index("path")
     assert set(sample["path"]) <= set(ref.index)
     for column in ("label", "patient_id", "magnification", "subtype", "slide", "seq"):
@@ -182,4 +185,6 @@ def test_cddcesm_loader_reads_the_real_sheet_and_reports_its_quirks(tmp_path):
 def test_mias_loader_rows_are_reference_rows(tmp_path):
     loaded = load_manifest("mias", MIAS.parent)
     ref = committed("mias")
+    # Every film of the sample is loaded (an empty load must not pass by comparing nothing).
+    assert len(loaded) == len(list(MIAS.glob("*.pgm"))) > 0
     _same_rows(loaded, ref[ref["path"].isin(loaded["path"])], tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,9 @@ from breastcam.reproduce.committed import (splits_dir, build_splits, check_downl
 from breastcam.reproduce.plan import make_plan
 
 REPO = Path(__file__).resolve().parents[2]
-GROUND_TRUTH = REPO.parent / "shared" / "data" / "reference" / "bach" / "microscopy_ground_truth.csv"
+# The shared data, where the fixtures of tests/conftest.py look (BREASTCAM_SHARED_DATA honoured):
+SHARED = Path(os.environ.get("BREASTCAM_SHARED_DATA", REPO.parent / "shared" / "data"))
+GROUND_TRUTH = SHARED / "reference" / "bach" / "microscopy_ground_truth.csv"
 
 
 @pytest.mark.parametrize("dataset", ["bach", "cddcesm", "mias", "miniddsm", "breakhis"])
@@ -51,7 +54,7 @@ def bach_tree(tmp_path):
     return tmp_path
 
 
-@pytest.mark.skipif(not GROUND_TRUTH.is_file(), reason="../shared/data/reference absent")
+@pytest.mark.usefixtures("reference_root")
 @pytest.mark.parametrize("below", ["", "ICIAR2018_BACH_Challenge/Photos"])
 def test_complete_download_uses_the_committed_split(bach_tree, below, tmp_path):
     exp = load_experiment("dala-bach")
@@ -76,7 +79,7 @@ def test_complete_download_uses_the_committed_split(bach_tree, below, tmp_path):
 
 def test_sample_is_partial_and_quick_mode_allows_it():
     exp = load_experiment("dala-breakhis")
-    data_dir = REPO.parent / "shared" / "data" / "breakhis"
+    data_dir = SHARED / "breakhis"
     manifest = load_manifest("breakhis", data_dir, **exp["filters"])
     with pytest.raises(DataError, match="7889 of the release's 7909 images are missing"):
         check_download(exp, manifest, data_dir)
@@ -86,7 +89,7 @@ def test_sample_is_partial_and_quick_mode_allows_it():
 def test_full_reproduce_refuses_the_sample_before_any_work(tmp_path, capsys):
     from breastcam.cli import main
 
-    data_dir = REPO.parent / "shared" / "data" / "mias" / "all-mias"
+    data_dir = SHARED / "mias" / "all-mias"
     code = main(["reproduce", "modres-mias", "--data-dir", str(data_dir), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "260 of the release's 322 images are missing" in err

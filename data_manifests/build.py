@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
             doc = HERE.parent / "docs" / "BREAKHIS_FOLDS.md"
             doc.write_text(leak_markdown(df), encoding="utf-8")
             print(f"{doc.relative_to(HERE.parent)}: the official folds' leak table")
+        if dataset == "miniddsm":  # paper 001's 2,000 images: a seeded draw of whole cases
+            from breastcam.data.loaders.miniddsm import PAPER_SUBSET_FILE, draw_paper_subset
+
+            subset = draw_paper_subset(df, seed=0)
+            subset.to_csv(Path(args.out) / PAPER_SUBSET_FILE, index=False, lineterminator="\n")
+            print(f"  {PAPER_SUBSET_FILE}: {len(subset)} cases, "
+                  + ", ".join(f"{k} {v}" for k, v in subset.groupby("label", sort=False)["images"].sum().items()))
         if not args.no_splits:
             splits = build_splits(dataset, df)
             write_bytes_atomic(splits_bytes(splits), Path(args.out) / "splits" / f"{dataset}.csv.gz")

@@ -177,7 +177,7 @@ def reference_view(df: pd.DataFrame, dataset: str, **options: object) -> pd.Data
     """The rows and labels ``load_manifest(dataset, complete_download, **options)`` gives.
 
     Options as the loaders': BreakHis ``magnification``, ``label`` (binary/subtype),
-    ``patient_from`` (numeric/slide); CDD-CESM ``classes`` (binary/three), ``modality``
+    ``patient_from`` (numeric/slide); CDD-CESM ``classes`` (binary/three/malignant), ``modality``
     (low_energy/subtracted/both); MIAS ``classes`` (three/binary). Others have none.
     """
     options = {k: v for k, v in options.items() if v is not None}
@@ -194,11 +194,15 @@ def reference_view(df: pd.DataFrame, dataset: str, **options: object) -> pd.Data
         modality = options.pop("modality", "low_energy")
         if modality != "both":
             out = out[out["type"] == cddcesm.TYPES[modality]]
-        if options.pop("classes", "binary") == "binary":
+        kind = options.pop("classes", "binary")
+        if kind == "binary":
             out["label"] = out["label"].where(out["label"] == "normal", "abnormal")
-            classes = list(cddcesm.BINARY_CLASSES)
-        else:
-            classes = list(cddcesm.THREE_CLASSES)
+        elif kind == "malignant":
+            out = out[out["label"] != "benign"]
+        classes = list(cddcesm.classes_for(kind))
+    elif dataset == "miniddsm":
+        if options.pop("subset", "full") == "paper":
+            out = out[out["patient_id"].astype(str).isin(miniddsm.paper_subset_cases())]
     elif dataset == "mias":
         if options.pop("classes", "three") == "binary":
             out["label"] = out["label"].where(out["label"] == "normal", "abnormal")

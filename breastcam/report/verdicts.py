@@ -41,6 +41,8 @@ def row_key(row: Mapping, paper: str) -> str:
         "test": {k: v for k, v in dataclasses.asdict(test).items() if k != "source"},
         "definitions": [repr(d) for d in candidate_definitions(test.n_classes, over_runs=False)],
         "rate_starts": ms.RATE_STARTS,
+        "search": ms.test_set(paper, row["dataset"], row["subset"]).searched() if test.n_classes == 2
+        and test.n is not None and test.shares is not None else "rates",
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 

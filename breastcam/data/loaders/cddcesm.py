@@ -15,8 +15,10 @@ Layout expected (the TCIA distribution)::
 label is the most severe one.
 
 By default only low-energy images are listed (``modality="low_energy"``) and the label is
-``normal`` vs ``abnormal`` (benign + malignant), the Modified-ResNet50 study's task;
-``classes="three"`` keeps normal/benign/malignant. Images on disk without a sheet row are an
+``normal`` vs ``abnormal`` (benign + malignant); ``classes="three"`` keeps
+normal/benign/malignant; ``classes="malignant"`` is the Modified-ResNet50 study's own task
+(paper 004 section 3.3: 2,046 normal = 6 x 341 and 1,986 tumour = 6 x 331 images after its 6x
+augmentation, and the release has 331 malignant low-energy images: benign images are left out). Images on disk without a sheet row are an
 error; sheet rows whose image is absent are left out with a warning naming them.
 """
 
@@ -34,6 +36,8 @@ from breastcam.data.loaders._common import as_root, build_frame, choose, is_hidd
 
 BINARY_CLASSES = ("normal", "abnormal")
 THREE_CLASSES = ("normal", "benign", "malignant")
+MALIGNANT_CLASSES = ("normal", "malignant")  # classes="malignant": benign images left out
+CLASS_CHOICES = ("binary", "three", "malignant")
 CLASSES = BINARY_CLASSES  # default class order (classes="binary")
 ANNOTATIONS = ("Radiology manual annotations.xlsx", "Radiology-manual-annotations.xlsx")
 FOLDERS = {"low_energy": "Low energy images of CDD-CESM", "subtracted": "Subtracted images of CDD-CESM"}
@@ -60,7 +64,7 @@ _REQUIRED = ("image_name", "patient_id", "type", "pathology")
 
 
 def classes_for(classes: str = "binary") -> tuple[str, ...]:
-    return THREE_CLASSES if classes == "three" else BINARY_CLASSES
+    return {"three": THREE_CLASSES, "malignant": MALIGNANT_CLASSES}.get(classes, BINARY_CLASSES)
 
 
 def _key(name: object) -> str:
@@ -134,15 +138,15 @@ def load(
 
     Args:
         root: folder holding the spreadsheet and the image folders (or up to 3 levels above).
-        classes: ``"binary"`` (normal, abnormal; default) or ``"three"`` (normal, benign,
-            malignant).
+        classes: ``"binary"`` (normal, abnormal; default), ``"three"`` (normal, benign,
+            malignant) or ``"malignant"`` (normal, malignant; benign images left out: paper 004).
         modality: ``"low_energy"`` (default), ``"subtracted"`` or ``"both"``.
         annotations: path of the annotation spreadsheet, if not found under ``root``.
 
     Columns: path, label, label_index, patient_id, image_name, type (DM/CESM), laterality (L/R),
     view (CC/MLO), pathology (normal/benign/malignant, the most severe row).
     """
-    choose(classes, ("binary", "three"), "classes", "cddcesm")
+    choose(classes, CLASS_CHOICES, "classes", "cddcesm")
     choose(modality, ("low_energy", "subtracted", "both"), "modality", "cddcesm")
     base = as_root(root, "cddcesm")
     sheet_path = Path(annotations) if annotations else _find(base, ANNOTATIONS, want_dir=False)
@@ -172,6 +176,8 @@ def load(
                 continue
             seen.add(path.stem.lower())
             pathology = max(group["pathology"], key=_SEVERITY.__getitem__)
+            if classes == "malignant" and pathology == "benign":
+                continue  # not in the two classes (listed, so not an unlisted image)
             first = group.iloc[0]
             rows.append({
                 "path": relpath(path, base),

@@ -23,6 +23,12 @@ Columns added: ``case``, ``laterality`` (LEFT/RIGHT) and ``view`` (CC/MLO) from 
 the variant folder (or is given as ``metadata``), adds ``age`` and ``density`` and is checked
 against the folders: an image whose row gives another class, or that has no row, is an error;
 rows whose image is absent are left out with a warning (a partial copy is fine).
+
+``subset="paper"`` keeps paper 001's 2,000 images (Table V: 500 Normal / 700 Benign / 800 Cancer):
+a seeded draw of whole cases (every case holds 4 images, so 125 / 175 / 200 cases; one woman's
+views stay together) from the full release, committed as ``data_manifests/miniddsm_paper_subset.csv``
+(:func:`draw_paper_subset` makes it; ``python data_manifests/build.py`` rewrites it).
+``subset="full"`` (default) lists every image.
 """
 
 from __future__ import annotations
@@ -100,8 +106,41 @@ def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
     return out
 
 
+#: Paper 001 Table V: the Mini-DDSM images the paper used, per class (2,000 in all).
+PAPER_SUBSET = {"Normal": 500, "Benign": 700, "Cancer": 800}
+PAPER_SUBSET_FILE = "miniddsm_paper_subset.csv"
+SUBSETS = ("full", "paper")
+
+
+def draw_paper_subset(reference: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The cases of paper 001's 2,000 images: per class, ``PAPER_SUBSET[c] / 4`` cases drawn
+    without replacement (NumPy ``default_rng(seed)``, cases sorted first) from the full release's
+    reference manifest. Columns: ``patient_id``, ``label``, ``images``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for label, wanted in PAPER_SUBSET.items():
+        sizes = reference[reference["label"] == label].groupby("patient_id").size().sort_index()
+        if set(sizes) != {4}:
+            raise DataError(f"miniddsm: expected 4 images per {label} case, got sizes {sorted(set(sizes))}")
+        picked = np.sort(rng.choice(sizes.index.to_numpy(), wanted // 4, replace=False))
+        out += [{"patient_id": str(p), "label": label, "images": 4} for p in picked]
+    return pd.DataFrame(out)
+
+
+def paper_subset_cases() -> set[str]:
+    """The committed cases of ``subset="paper"`` (``data_manifests/miniddsm_paper_subset.csv``)."""
+    from breastcam.resources import data_manifests_dir
+
+    path = data_manifests_dir() / PAPER_SUBSET_FILE
+    if not path.is_file():
+        raise MissingFileError(f"miniddsm: {path} not found; run python data_manifests/build.py")
+    return set(pd.read_csv(path, dtype=str)["patient_id"])
+
+
 def load(root: str | os.PathLike, *, variant: str | None = None,
-         metadata: str | os.PathLike | None = None) -> pd.DataFrame:
+         metadata: str | os.PathLike | None = None, subset: str = "full") -> pd.DataFrame:
     """Manifest of the Mini-DDSM mammograms (see module doc for the layout).
 
     Args:
@@ -109,12 +148,14 @@ def load(root: str | os.PathLike, *, variant: str | None = None,
         variant: ``"JPEG-8"`` or ``"PNG-16"`` to pick one when both are present.
         metadata: ``DataWMask.xlsx`` to check the images against (default: the one in the
             variant folder, when present).
+        subset: ``"full"`` (every image, default) or ``"paper"`` (paper 001's 2,000: see above).
 
     Columns: path, label, label_index, patient_id (``<Class>/<case>``), case, laterality, view,
     age, density (blank without metadata).
     """
     if variant is not None:
         choose(variant, tuple(VARIANTS), "variant", "miniddsm")
+    choose(subset, SUBSETS, "subset", "miniddsm")
     base = as_root(root, "miniddsm")
     data = _data_dir(base, variant)
     meta_path = Path(metadata) if metadata else data / METADATA
@@ -155,6 +196,11 @@ def load(root: str | os.PathLike, *, variant: str | None = None,
         raise DataError(f"miniddsm: no images in the class folders of {data}")
     if meta is not None:
         _check_metadata(rows, meta, data, meta_path)
+    if subset == "paper":
+        cases = paper_subset_cases()
+        rows = [r for r in rows if r["patient_id"] in cases]
+        if not rows:
+            raise DataError(f"miniddsm: none of paper 001's 500 cases is under {data}")
     return build_frame(rows, CLASSES, "miniddsm", COLUMNS)
 
 

@@ -37,6 +37,7 @@ from breastcam.models.ernet_layers import ERWeightedSum
 from breastcam.models.heads import classification_head
 from breastcam.models.registry import register
 from breastcam.models.resnet import BN_EPSILON, resnet_stem
+from breastcam.models import hub_resnet
 from breastcam.models.weights import apply_weights, load_application
 
 #: block type and blocks per stage of each depth (He et al. 2016, Table 1).
@@ -143,9 +144,11 @@ def ernet(
 ) -> keras.Model:
     """ERNet of ``depth`` in {18, 34, 50, 101}: root block, four stages, GAP, Dense, softmax.
 
-    ``weights``: ``None``, ``"imagenet"`` (ERNet-50/101 only: copied by layer name from
-    ``keras.applications.ResNet50/101``; the ER normalisations and weights keep their
-    initialisation) or the path of a weights file. ``dropout`` before the classifier is 0 in
+    ``weights``: ``None``, ``"imagenet"`` (ERNet-50/101: copied by layer name from
+    ``keras.applications.ResNet50/101``; ERNet-18: from keras-hub's ``resnet_18_imagenet``
+    preset, :mod:`breastcam.models.hub_resnet`; the ER normalisations and weights keep their
+    initialisation), a local keras-hub ResNet-18 preset folder (ERNet-18), or the path of a
+    weights file. ``dropout`` before the classifier is 0 in
     paper 003 (which names none). ``er_connection``: ``"weighted"`` (default, SPEC section 4) or
     ``"paper"`` (eq. 10 literally, with convolutions on the ER path; see :func:`_stage`).
     """
@@ -153,11 +156,13 @@ def ernet(
         raise ConfigError(f"er_connection must be one of {ER_CONNECTIONS}, got {er_connection!r}")
     if depth not in DEPTHS:
         raise ConfigError(f"ERNet depth must be one of {sorted(DEPTHS)}, got {depth!r}")
-    if weights == "imagenet" and depth not in _IMAGENET_APPS:
+    hub = depth in hub_resnet.PRESETS and (weights == "imagenet" or hub_resnet.is_preset_folder(weights))
+    if weights == "imagenet" and depth not in _IMAGENET_APPS and not hub:
         raise ConfigError(
             f"ERNet-{depth} has no ImageNet weights: Keras ships ImageNet ResNets only with "
-            "bottleneck blocks (ResNet50/101/152), and ERNet-18/34 use basic blocks. Build it with "
-            "weights=None (random initialisation) or weights='/path/to/file.weights.h5'."
+            "bottleneck blocks (ResNet50/101/152) and keras-hub a basic-block ResNet-18 only (its "
+            "ResNet-34 is the 'vd' variant, another architecture). Build it with weights=None "
+            "(random initialisation) or weights='/path/to/file.weights.h5'."
         )
     block_type, blocks = DEPTHS[depth]
 
@@ -169,6 +174,11 @@ def ernet(
                    er_connection=er_connection)
     outputs = classification_head(x, num_classes, pooling="avg", dropout=dropout)
     model = keras.Model(inputs, outputs, name=name or f"ernet{depth}")
+
+    if hub:  # ERNet-18: keras-hub's ImageNet ResNet-18 (a preset name or a local preset folder)
+        source = hub_resnet.load_hub_resnet(hub_resnet.PRESETS[depth] if weights == "imagenet" else weights)
+        hub_resnet.copy_hub_resnet(source, model)
+        return model
 
     def imagenet_source():  # the Keras ResNet whose conv / BN weights ERNet copies by name
         app = getattr(keras.applications, _IMAGENET_APPS[depth])

@@ -140,6 +140,29 @@ CHECKS: tuple[CountCheck, ...] = (
     CountCheck("vit_b16", 4, 51_385_352, _TX + " BACH",
                "not reproduced: vit_1024x4 gives 51,377,156; the printed figure is 8,196 more (as ResNet50's BACH row)",
                _vit(4)),
+    *(
+        CountCheck("seresnet50", k, published, source,
+                   "Keras SE-ResNet-50 (squeeze-excitation ratio 16): as ResNet-50, Keras counts the BN "
+                   "moving statistics and conv biases PyTorch does not (+79,680)",
+                   _keras("seresnet50", k), KERAS_MINUS_TORCH_RESNET50)
+        for k, published, source in ((2, 27_073_090, _T7), (3, 27_073_603, _TX + " Mini-DDSM"),
+                                     (4, 27_074_116, _TX + " BACH"))
+    ),
+    CountCheck("swin", 2, 86_745_274, _T7, "keras-hub Swin-B (patch 4, window 7), 224 px: exact",
+               lambda: _at224("swin", 2)),
+    CountCheck("swin", 3, 86_746_299, _TX + " Mini-DDSM", "keras-hub Swin-B, 224 px: exact",
+               lambda: _at224("swin", 3)),
+    CountCheck("swin", 4, 86_753_470, _TX + " BACH",
+               "not reproduced: keras-hub Swin-B gives 86,747,324 (= 2-class + 2 x 1,025); the printed figure "
+               "is the 2-class one + 8,196, as ResNet50's and ViT's BACH rows", lambda: _at224("swin", 4)),
+    *(
+        CountCheck("dinov2_b14", k, published, source,
+                   "keras-hub DINOv2-B/14 at 224 px: the per-class part (+769) is exact; ours has 197,376 = "
+                   "257 x 768 more, one 768-vector per token of a 224-px image (256 patches + class token) "
+                   "that the printed figure does not count", lambda k=k: _at224("dinov2_b14", k), 197_376)
+        for k, published, source in ((2, 86_582_018, _T7), (3, 86_582_787, _TX + " Mini-DDSM"),
+                                     (4, 86_583_556, _TX + " BACH"))
+    ),
     CountCheck("ernet50", 2, 25_560_000, _T1, "pytorch: torchvision ResNet-50 with its 1000-class fc, 25.557 M",
                _torch_resnet(50), round_to=2),
     CountCheck("ernet34", 2, 21_700_000, _T1, "pytorch: torchvision ResNet-34 (1000-class fc) is 21.80 M, not 21.70",

@@ -264,6 +264,8 @@ def check_integer_many(bounds: Mapping, definitions: Sequence[Definition],
     positive count, the matrices are first filtered by the metrics every definition shares
     (accuracy, F1), then by each definition's own metrics, one at a time.
     """
+    if not definitions:
+        return []
     found: list[Fit | None] = [None] * len(definitions)
     free = [m for m in DEFINITION_FREE if m in bounds]
     own = sorted((m for m in bounds if m not in DEFINITION_FREE), key=CHECKED.index)

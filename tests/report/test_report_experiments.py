@@ -102,7 +102,9 @@ def test_resolve_train_picks_per_model_values_and_quick_overrides():
     assert quick["epochs"] == 1 and quick["image_size"] == 64 and quick["weights"] is None
     assert "models" not in quick and "max_images" not in quick
     depth = load_experiment("ernet-depth")
-    assert resolve_train(depth, "ernet18")["weights"] is None
+    assert resolve_train(depth, "ernet34")["weights"] is None
+    assert resolve_train(depth, "ernet18")["weights"] == "imagenet"  # keras-hub's ResNet-18
+    assert resolve_train(depth, "ernet18")["preprocessing"] == "torch"
     assert resolve_train(depth, "ernet101")["weights"] == "imagenet"
     with pytest.raises(ValueError, match="not a model"):
         resolve_train(exp, "ernet50")

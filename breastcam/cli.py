@@ -61,12 +61,15 @@ def _add_manifest(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label", choices=["binary", "subtype"], help="breakhis: 2 classes or 8 subtypes")
     g.add_argument("--patient-from", choices=PATIENT_FROM,
                    help="breakhis: patient = numeric part of the slide token (default) or the token")
-    g.add_argument("--classes", help="mias: three|binary; cddcesm: binary|three; "
+    g.add_argument("--classes", help="mias: three|binary; cddcesm: binary|three|malignant (normal vs "
+                   "malignant, benign left out: paper C's task); "
                    "folder: comma-separated class folders in label order")
     g.add_argument("--modality", choices=["low_energy", "subtracted", "both"], help="cddcesm")
     g.add_argument("--annotations", help="cddcesm: path of 'Radiology manual annotations.xlsx'")
     g.add_argument("--ground-truth", help="bach: a name,label CSV overriding the class folders")
     g.add_argument("--variant", choices=["JPEG-8", "PNG-16"], help="miniddsm")
+    g.add_argument("--subset", choices=["full", "paper"],
+                   help="miniddsm: every image (default) or paper 001's 2,000 (data_manifests/miniddsm_paper_subset.csv)")
     g.add_argument("--metadata", help="miniddsm: DataWMask.xlsx to check the images against "
                    "(default: the one in the variant folder, when present)")
     g.add_argument("--patient-regex", help="folder: regex giving the patient id from the path "
@@ -85,6 +88,7 @@ def _run_manifest(args: argparse.Namespace) -> int:
         "magnification": args.magnification, "label": args.label, "patient_from": args.patient_from,
         "classes": classes, "modality": args.modality, "annotations": args.annotations,
         "ground_truth": args.ground_truth, "variant": args.variant, "metadata": args.metadata,
+        "subset": args.subset,
         "patient_regex": args.patient_regex, "ignore_other": args.ignore_other,
     }
     df = load_manifest(args.dataset, args.root, **options)

@@ -180,6 +180,10 @@ def test_cddcesm_loader_reads_the_real_sheet_and_reports_its_quirks(tmp_path):
     with pytest.warns(UserWarning):
         binary = load_manifest("cddcesm", tmp_path)
     _same_rows(binary, reference_view(ref, "cddcesm"), tmp_path)
+    with pytest.warns(UserWarning):  # paper C's task: benign images left out, not reported missing
+        malignant = load_manifest("cddcesm", tmp_path, classes="malignant")
+    _same_rows(malignant, reference_view(ref, "cddcesm", classes="malignant"), tmp_path)
+    assert set(malignant["label"]) == {"normal", "malignant"}
 
 
 def test_mias_loader_rows_are_reference_rows(tmp_path):

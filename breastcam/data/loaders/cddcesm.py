@@ -181,7 +181,7 @@ def load(
             first = group.iloc[0]
             rows.append({
                 "path": relpath(path, base),
-                "label": pathology if classes == "three" or pathology == "normal" else "abnormal",
+                "label": pathology if classes != "binary" or pathology == "normal" else "abnormal",
                 "patient_id": first["patient_id"].removesuffix(".0"),
                 "image_name": first["image_name"],
                 "type": TYPES[mod],

@@ -343,6 +343,32 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run with validation images")
+    p.add_argument("--alpha", type=float, default=0.1,
+                   help="conformal miscoverage: sets hold the true class >= 1 - alpha of the time (default 0.1)")
+    p.add_argument("--score", choices=["lac", "aps"], default="lac", help="conformal score (default lac)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split of validation into halves")
+    p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
+    p.add_argument("--reset", action="store_true", help="remove the run's calibration instead")
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from breastcam.evaluate.calibrate_run import calibrate_run, reset_calibration
+
+    if args.reset:
+        print(f"{args.run_dir}: calibration {'removed' if reset_calibration(args.run_dir) else 'was not set'}")
+        return 0
+    c = calibrate_run(args.run_dir, alpha=args.alpha, score=args.score, seed=args.seed, data_root=args.data_root)
+    v = c["validation"]
+    print(f"{args.run_dir}: temperature {c['temperature']:.3f} (NLL {v['nll_before']:.4f} -> {v['nll_after']:.4f}, "
+          f"ECE {v['ece_before']:.4f} -> {v['ece_after']:.4f}); conformal {c['conformal']['score']} alpha "
+          f"{args.alpha}: threshold {c['conformal']['threshold']:.4f}, coverage {v['coverage_conformal_half']:.3f}, "
+          f"mean set size {v['mean_set_size_conformal_half']:.2f} on the held-out half "
+          f"({c['fitted_on']['conformal_images']} images)")
+    return 0
+
+
 def _add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -580,12 +606,16 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, PGM, ...)")
     p.add_argument("--explain", choices=["dtgradcam"], default=None, help="also write DT Grad-CAM overlays")
     p.add_argument("--out", default=None, help="folder for predictions.csv (and overlays)")
+    p.add_argument("--refer-above", type=float, default=None, metavar="U",
+                   help="mark images to refer to a human: predictive entropy above U (nats), or a "
+                   "conformal set of other than one class (calibrated runs)")
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from breastcam.export import predict_images
 
-    df = predict_images(args.model, args.images, explain=args.explain is not None, out_dir=args.out)
+    df = predict_images(args.model, args.images, explain=args.explain is not None, out_dir=args.out,
+                        refer_above=args.refer_above)
     print(df.to_string(index=False))
     return 0
 
@@ -645,6 +675,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),
     ("train", "train a model from a run config (resumes an interrupted run)", _add_train, _run_train),
     ("evaluate", "evaluate finished runs: predictions.csv, metrics.json (with CIs), figures", _add_evaluate, _run_evaluate),
+    ("calibrate", "fit a run's temperature and conformal prediction sets on its validation split", _add_calibrate, _run_calibrate),
     ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
@@ -729,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Commands that import TensorFlow (silenced on import unless --verbose).
 TENSORFLOW_COMMANDS = frozenset(
-    {"demo", "validate", "models", "train", "evaluate", "compare", "aggregate", "explain",
+    {"demo", "validate", "models", "train", "evaluate", "calibrate", "compare", "aggregate", "explain",
      "reproduce", "export", "predict"})
 
 

@@ -7,7 +7,8 @@ refused, not shipped.
 
 * SavedModel: takes raw RGB pixels (float32 ``[B, H, W, 3]`` in 0-255, any size: resized in the
   graph as training resized them) and applies the run's stain normaliser and preprocessing itself,
-  so a consumer needs nothing from breastcam. ``serving_default(images) -> {probabilities}``;
+  so a consumer needs nothing from breastcam. ``serving_default(images) -> {probabilities,
+  uncertainty[, prediction_set]}`` (calibrated when ``breastcam calibrate`` fitted the run);
   ``explain(images) -> {probabilities, cam, threshold, target}`` (DT Grad-CAM v2 of the predicted
   class, in the graph: :mod:`breastcam.explain.dtgradcam_graph`).
 * ``.keras``: the network, with ``<name>.json`` beside it (classes, size, preprocessing, fitted
@@ -136,8 +137,7 @@ def _write_savedmodel(trained: TrainedModel, path: Path, cam_params: dict) -> No
     archive = keras.export.ExportArchive()
     archive.track(trained.network)
     archive.track(cam.probe)
-    archive.add_endpoint("serving_default", lambda images: {"probabilities": trained(images)},
-                         input_signature=[spec])
+    archive.add_endpoint("serving_default", trained.outputs, input_signature=[spec])
     archive.add_endpoint("explain", lambda images: explain_fn(trained.prepare(trained.resize(images))),
                          input_signature=[spec])
     archive.write_out(str(path), verbose=False)
@@ -148,12 +148,12 @@ def _resized_archive(trained: TrainedModel, path: Path, *, stain: bool) -> None:
     net = trained.network
     spec = tf.TensorSpec((None, *trained.image_size, 3), tf.float32, name="images")
     if stain:
-        fn = lambda images: {"probabilities": net(trained.prepare(images), training=False)}  # noqa: E731
+        fn = lambda images: {"probabilities": trained.calibrate(net(trained.prepare(images), training=False))}  # noqa: E731
     else:
         from breastcam.data.preprocess import get_preprocessor
 
         pre = get_preprocessor(trained.preprocessing)
-        fn = lambda images: {"probabilities": net(pre(images), training=False)}  # noqa: E731
+        fn = lambda images: {"probabilities": trained.calibrate(net(pre(images), training=False))}  # noqa: E731
     archive = keras.export.ExportArchive()
     archive.track(net)
     archive.add_endpoint("serve", fn, input_signature=[spec])
@@ -370,11 +370,19 @@ class Predictor:
         return tf.cast(tf.stack(images), tf.float32).numpy()
 
     def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        return self.serve(pixels, batch_size)["probabilities"]
+
+    def serve(self, pixels: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
+        """Everything the model serves: probabilities, uncertainty and, if calibrated, the
+        conformal prediction sets."""
         if self.saved is not None:
             fn = self.saved.signatures["serving_default"]
-            return np.concatenate([fn(images=tf.constant(pixels[i:i + batch_size], tf.float32))["probabilities"].numpy()
-                                   for i in range(0, len(pixels), batch_size)], 0)
-        return self.trained.predict(pixels, batch_size)
+            parts = [fn(images=tf.constant(pixels[i:i + batch_size], tf.float32))
+                     for i in range(0, len(pixels), batch_size)]
+            return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
+        parts = [self.trained.outputs(tf.constant(pixels[i:i + batch_size], tf.float32))
+                 for i in range(0, len(pixels), batch_size)]
+        return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
 
     def explain(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         if self.saved is not None:
@@ -388,11 +396,14 @@ class Predictor:
 
 
 def predict_images(model_path: str | Path, images: Sequence[str | Path], *, explain: bool = False,
-                   out_dir: str | Path | None = None) -> pd.DataFrame:
+                   out_dir: str | Path | None = None, refer_above: float | None = None) -> pd.DataFrame:
     """Class probabilities for image files; with ``explain``, DT Grad-CAM overlays in ``out_dir``.
 
     ``model_path`` is a run folder, an exported SavedModel folder or a ``.keras`` file; all three
-    give ``breastcam evaluate``'s probabilities for the same files.
+    give ``breastcam evaluate``'s probabilities for the same files. Columns: ``prediction``,
+    ``prob_<class>``, ``uncertainty`` (entropy, nats), ``prediction_set`` when the model is
+    calibrated with conformal sets, and ``refer`` (uncertainty above ``refer_above``, or a set
+    of more than one class) when ``refer_above`` is given.
     """
     from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.errors import DataError
@@ -405,12 +416,21 @@ def predict_images(model_path: str | Path, images: Sequence[str | Path], *, expl
     pred = Predictor(model_path)
     names = pred.meta["class_names"]
     pixels = pred.load(images)
-    result = pred.explain(pixels) if explain else {"probabilities": pred.predict(pixels)}
-    probs = np.asarray(result["probabilities"])
+    served = pred.serve(pixels)
+    result = pred.explain(pixels) if explain else served
+    probs = np.asarray(served["probabilities"])
     df = pd.DataFrame({"path": [str(p) for p in images],
                        "prediction": [names[i] for i in probs.argmax(1)]})
     for i, name in enumerate(names):
         df[f"prob_{name}"] = probs[:, i]
+    df["uncertainty"] = served["uncertainty"]
+    if "prediction_set" in served:
+        df["prediction_set"] = ["|".join(n for n, k in zip(names, row) if k) for row in served["prediction_set"]]
+    if refer_above is not None:
+        refer = df["uncertainty"].to_numpy() > float(refer_above)
+        if "prediction_set" in served:
+            refer |= np.asarray(served["prediction_set"]).sum(axis=1) != 1
+        df["refer"] = refer
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ from breastcam.evaluate.metrics import (
 from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
-from breastcam.runs import files
+from breastcam.evaluate.trust_report import add_trust_columns, trust_metrics
+from breastcam.runs import Run, files
 from breastcam.evaluate.statistics import (
     bootstrap_metrics,
     delong_test,
@@ -133,9 +134,15 @@ def evaluate_run(
     frame, model = predict_run(run_dir, split=split, model_file=model_file,
                                data_root=data_root, batch_size=batch_size)
     paths = output_paths(run_dir, split)
+    calibration = Run.open(run_dir).calibration
+    frame = add_trust_columns(frame, calibration)
     frame.to_csv(paths["predictions"], index=False, lineterminator="\n")
     out = metrics_from_predictions(frame, n_bootstrap=n_bootstrap, seed=seed, stratify=stratify,
                                    iba_alpha=iba_alpha, iba_squared=iba_squared, ece_bins=ece_bins)
+    # Calibration, conformal sets and selective prediction (bootstrap intervals: at most 200
+    # resamples, the ranking measures cost a sort each).
+    out["trust"] = trust_metrics(frame, calibration, n_bootstrap=min(n_bootstrap, 200), seed=seed,
+                                 ece_bins=ece_bins)
     out["n_params"] = int(model.count_params())
     timing = read_json(run_dir / "timing.json")
     for key in TIMING_KEYS:

@@ -45,8 +45,12 @@ def predict_run(
     model_file: str = files.BEST,
     data_root: str | Path | None = None,
     batch_size: int | None = None,
+    calibrated: bool = True,
 ) -> tuple[pd.DataFrame, Any]:
     """Predict ``split`` of a run: ``(predictions table, network)``.
+
+    The probabilities are those the run serves: calibrated when ``breastcam calibrate`` fitted
+    it, unless ``calibrated=False`` (the network's own, which calibration is fitted on).
 
     The files are decoded and resized by the tf.data pipeline (uint8, as in training); the
     run's :class:`~breastcam.runs.TrainedModel` applies its stain normaliser, preprocessing and
@@ -69,7 +73,7 @@ def predict_run(
         pd.DataFrame(bad, columns=["path", "reason"]).to_csv(
             run.dir / f"skipped_images{suffix(split)}.csv", index=False)
         rows = rows.reset_index(drop=True)
-    trained = run.trained_model(model_file)
+    trained = run.trained_model(model_file, calibrated=calibrated)
     dataset = make_dataset(
         rows, root, image_size=trained.image_size, preprocessing="none", output_dtype="uint8",
         batch_size=int(batch_size or run.batch_size), shuffle=False, label_mode="sparse",

@@ -72,7 +72,13 @@ def model_card(run, trained) -> dict[str, Any]:
                      ("epochs", "batch_size", "optimizer", "loss", "monitor", "class_weight")}
         | {"seed": cfg.get("seed"), "augmentation": run.data.get("augmentation")},
         "metrics": _metrics(metrics),
-        "calibration": {k: metrics.get(k) for k in ("ece", "brier", "nll") if k in metrics} or None,
+        "calibration": ({k: metrics.get(k) for k in ("ece", "brier") if k in metrics}
+                        | {k: v for k, v in (metrics.get("trust") or {}).items()
+                           if k in ("nll", "ece_before", "nll_before", "brier_before", "coverage",
+                                    "mean_set_size", "aurc", "e_aurc")}
+                        | ({"temperature": trained.calibration.get("temperature"),
+                            "conformal": trained.calibration.get("conformal")} if trained.calibration else {})
+                        ) or None,
         "intended_use": INTENDED_USE,
         "out_of_scope": OUT_OF_SCOPE,
         "limitations": LIMITATIONS + _deviations(paper, run.name),

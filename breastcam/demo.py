@@ -67,6 +67,10 @@ def run_demo(
     sha = write_split(split, split_csv, force=True)
 
     run_dir = run(demo_config(out, split_csv, data_root, epochs=epochs, image_size=image_size), verbose=verbose)
+    # Temperature and conformal sets from the validation split (the demo's is small: alpha 0.2)
+    from breastcam.evaluate.calibrate_run import calibrate_run
+
+    calibration = calibrate_run(run_dir, alpha=0.2)
     metrics = evaluate_run(run_dir)
 
     from breastcam.runs import Run
@@ -81,6 +85,10 @@ def run_demo(
         "split_sha256": sha,
         "accuracy": metrics.get("accuracy"),
         "roc_auc": metrics.get("roc_auc"),
+        "temperature": calibration["temperature"],
+        "conformal_coverage": metrics["trust"].get("coverage"),
+        "mean_set_size": metrics["trust"].get("mean_set_size"),
+        "aurc": metrics["trust"]["aurc"],
         "figures": sorted(str(p) for p in Path(run_dir).glob("*.png")),
         "overlays": sorted(str(p) for p in explain_dir.glob("*_overlay.png")),
         "seconds": round(time.perf_counter() - t0, 1),

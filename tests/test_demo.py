@@ -17,6 +17,10 @@ def test_demo_writes_metrics_figures_and_overlays(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n"] > 0
     assert summary["accuracy"] == metrics["accuracy"]
+    # the trust section: calibrated on validation, conformal sets and selective risk on test
+    assert summary["temperature"] > 0 and metrics["trust"]["temperature"] == summary["temperature"]
+    assert 0.0 <= metrics["trust"]["coverage"] <= 1.0 and metrics["trust"]["mean_set_size"] >= 0
+    assert "aurc" in metrics["trust"]["ci"]
     assert {"confusion_matrix.png", "roc.png", "curves.png", "reliability.png"} <= {
         p.name for p in run_dir.glob("*.png")}
     assert len(summary["overlays"]) == 4

@@ -21,7 +21,7 @@ from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run
 from breastcam.runs import Run, files
 
-MIN_IMAGES = 20  # validation images below which calibration is refused (10 per half)
+MIN_IMAGES = 8  # validation images below which calibration is refused (4 per half: a smoke test at best)
 
 
 def calibrate_run(run_dir: str | Path, *, alpha: float = 0.1, score: str = "lac", seed: int = 0,
@@ -65,6 +65,12 @@ def calibrate_run(run_dir: str | Path, *, alpha: float = 0.1, score: str = "lac"
             "mean_set_size_conformal_half": float(sets.sum(axis=1).mean()),
         },
     }
+    if threshold == float("inf"):
+        out["note"] = (f"{len(second)} conformal images are too few for alpha {alpha}: every class is in "
+                       f"every set (needs at least {int(np.ceil(1 / alpha)) - 1} images)")
+        import warnings
+
+        warnings.warn(f"breastcam calibrate: {out['note']}", stacklevel=2)
     run.path(files.CALIBRATION).write_text(json.dumps(out, indent=2))
     return out
 

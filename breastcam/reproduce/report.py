@@ -73,6 +73,38 @@ def paper_consistency(experiment: Mapping, published: pd.DataFrame, reproduced: 
     return inconsistent_keys(published[keep], paper)
 
 
+def trust_table(groups: Mapping[tuple[str, str, str], Sequence[Path]]) -> pd.DataFrame:
+    """One row per run: calibration before / after, conformal coverage and set size, selective
+    risk, from each run's ``metrics.json`` (``trust`` block; :mod:`breastcam.evaluate.trust_report`)."""
+    import json
+
+    rows = []
+    for (subset, protocol, model), dirs in groups.items():
+        for run_dir in dirs:
+            path = Path(run_dir) / "metrics.json"
+            trust = json.loads(path.read_text()).get("trust") if path.is_file() else None
+            if not trust:
+                continue
+            sel = trust.get("selective", {}).get("90", {})
+            fmt = lambda k: "" if trust.get(k) is None else f"{trust[k]:.4f}"  # noqa: E731
+
+            def ci(k):
+                lo_hi = (trust.get("ci") or {}).get(k)
+                return f"{fmt(k)} [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi and trust.get(k) is not None else fmt(k)
+
+            rows.append({
+                "subset": subset, "protocol": protocol, "model": model, "run": Path(run_dir).name,
+                "temperature": "" if trust.get("temperature") is None else f"{trust['temperature']:.3f}",
+                "ECE before": ci("ece_before") if "ece_before" in trust else "", "ECE": ci("ece"),
+                "NLL before": ci("nll_before") if "nll_before" in trust else "", "NLL": ci("nll"),
+                "coverage (1 - alpha)": (f"{ci('coverage')} ({1 - trust['alpha']:.2f})" if "coverage" in trust else ""),
+                "mean set size": ci("mean_set_size") if "mean_set_size" in trust else "",
+                "AURC": ci("aurc"), "E-AURC": ci("e_aurc"),
+                "accuracy at 90 % coverage": "" if sel.get("accuracy") is None else f"{sel['accuracy']:.4f}",
+            })
+    return pd.DataFrame(rows)
+
+
 def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
                 aggregates: Mapping[tuple[str, str, str], Path]) -> list[tuple[str, Path]]:
     """Confusion matrix, ROC and training curves per (subset, protocol, model)."""
@@ -105,6 +137,7 @@ def assemble(
     notes: Sequence[str] = (),
     failures: Sequence[tuple[str, str]] = (),
     published: pd.DataFrame | None = None,
+    trust: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``reproduced.csv``, ``comparison.csv`` and the report; returns ``index.html``."""
     notes = list(notes)
@@ -121,5 +154,5 @@ def assemble(
         out_dir, title=f"{experiment['name']}: {experiment['title']}", experiment=experiment,
         comparison=table, figures=list(figures), config=config or {}, manifest_sha256=hashes or {},
         versions=package_versions(), deviations=list(dict.fromkeys(devs)),
-        notes=list(dict.fromkeys(notes)),
+        notes=list(dict.fromkeys(notes)), trust=trust,
     )

@@ -174,7 +174,24 @@ def _evaluate(run_dir: Path, report_by: str | None) -> None:
     fresh = metrics.is_file() and metrics.stat().st_mtime >= (run_dir / files.BEST).stat().st_mtime
     if fresh and (by_file is None or by_file.is_file()):
         return
+    _calibrate(run_dir)
     evaluate_run(run_dir, group_by=[report_by] if report_by else [])
+
+
+def _calibrate(run_dir: Path) -> None:
+    """Temperature and conformal sets from the run's validation split, where it has enough
+    images (the report's trust section); a run without them is evaluated uncalibrated."""
+    import warnings
+
+    from breastcam.errors import DataError
+    from breastcam.evaluate.calibrate_run import calibrate_run
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # too few images for alpha: recorded in calibration.json
+            calibrate_run(run_dir)
+    except DataError:
+        pass
 
 
 def train_one(config: Path | Mapping, run_dir: Path, label: str, report_by: str | None, *,

@@ -84,3 +84,9 @@ def test_reproduce_quick_modres_mias(mias_root, quick_reports):
     comparison = pd.read_csv(exp_dir / "comparison.csv")
     acc = comparison[(comparison["model"] == "resnet50_frozen10") & (comparison["metric"] == "accuracy")]
     assert acc["published"].notna().any() and acc["reproduced"].notna().any()
+    # breastcam's trust section: the run was calibrated on its validation split (calibrate) and the
+    # report shows calibration before / after, conformal coverage and selective risk
+    assert "<h2>Trust in the prediction</h2>" in text and "E-AURC" in text and "coverage (1 - alpha)" in text
+    run_dir = next((exp_dir / "runs").rglob("calibration.json")).parent
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["trust"]["temperature"] > 0 and "ece_before" in metrics["trust"]

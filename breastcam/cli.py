@@ -18,12 +18,16 @@ class _Registry:
     name), imported when argparse first checks a value or prints the help, not when the parser is
     built: the explain registry imports TensorFlow, which ``breastcam --help`` should not wait for."""
 
-    def __init__(self, *sources: str, drop: Sequence[str] = ()):
-        self.sources, self.drop = sources, tuple(drop)
+    def __init__(self, *sources: str, drop: Sequence[str] = (), tensorflow: bool = False):
+        self.sources, self.drop, self.tensorflow = sources, tuple(drop), tensorflow
 
     def _names(self) -> list[str]:
         from importlib import import_module
 
+        if self.tensorflow and "--verbose" not in sys.argv and "tensorflow" not in sys.modules:
+            from breastcam import console
+
+            console.quiet_tensorflow()  # a registry may import TensorFlow before main() silences it
         names: list[str] = []
         for source in self.sources:
             module, _, attr = source.partition(":")
@@ -44,7 +48,7 @@ class _Registry:
 DATASETS = _Registry("breastcam.data.loaders:DATASETS")
 PROTOCOLS = _Registry("breastcam.data.splits:PROTOCOLS", "breastcam.data.official:PROTOCOL")
 PATIENT_FROM = _Registry("breastcam.data.splits:PATIENT_FROM")
-CAM_METHODS = _Registry("breastcam.explain.registry:METHODS")
+CAM_METHODS = _Registry("breastcam.explain.registry:METHODS", tensorflow=True)
 EXPORT_FORMATS = _Registry("breastcam.runs.files:EXPORT_FORMATS")
 
 # --- data ------------------------------------------------------------------------------------

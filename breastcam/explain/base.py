@@ -55,7 +55,29 @@ def find_layer_name(model: keras.Model, layer: str | None) -> str:
     )
 
 
-def class_score_head(model: keras.Model) -> tuple[keras.KerasTensor, Callable[[tf.Tensor], tf.Tensor]]:
+def layer_tensors(model: keras.Model) -> tuple[keras.KerasTensor, dict, dict]:
+    """``(input, {layer: its input}, {layer: its output})`` on ONE path through ``model``.
+
+    A ``Sequential`` model loaded from a file has called each layer more than once (when built
+    and when its functional graph was made), so ``layer.output`` and the next layer's
+    ``layer.input`` can belong to two different calls: a probe built from them has no path from
+    the CAM layer to the class score (the gradient is None). Calling the layers afresh on one new
+    input gives tensors that are connected. Functional models keep their own tensors.
+    """
+    if not isinstance(model, keras.Sequential):
+        return model.inputs[0], {}, {}
+    first = model.inputs[0]
+    x = inp = keras.Input(shape=tuple(first.shape[1:]), dtype=first.dtype)
+    ins, outs = {}, {}
+    for layer in model.layers:
+        ins[layer.name] = x
+        x = layer(x)
+        outs[layer.name] = x
+    return inp, ins, outs
+
+
+def class_score_head(model: keras.Model, inputs_of: dict | None = None, outputs_of: dict | None = None
+                     ) -> tuple[keras.KerasTensor, Callable[[tf.Tensor], tf.Tensor]]:
     """``(tensor, head)`` such that ``head(tensor)`` is the model's pre-softmax class scores.
 
     - a layer named ``logits`` (every breastcam model): its output, ``head`` = identity;
@@ -65,16 +87,17 @@ def class_score_head(model: keras.Model) -> tuple[keras.KerasTensor, Callable[[t
     - a final layer with a linear activation: the model output (already logits).
     Anything else (sigmoid outputs, multi-output models) is a ``ValueError``.
     """
+    inputs_of, outputs_of = inputs_of or {}, outputs_of or {}
     names = {lyr.name for lyr in model.layers}
     if "logits" in names:
-        return model.get_layer("logits").output, _identity
+        return outputs_of.get("logits", model.get_layer("logits").output), _identity
     if len(model.outputs) != 1:
         raise ConfigError(f"model {model.name!r} has {len(model.outputs)} outputs; CAM methods need one")
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     act_name = getattr(activation, "__name__", str(activation))
     if isinstance(last, keras.layers.Activation) and act_name == "softmax":
-        return last.input, _identity
+        return inputs_of.get(last.name, last.input), _identity
     if act_name == "softmax" and isinstance(last, keras.layers.Dense):
         kernel, bias = last.kernel, last.bias
 
@@ -82,9 +105,9 @@ def class_score_head(model: keras.Model) -> tuple[keras.KerasTensor, Callable[[t
             y = tf.matmul(x, tf.cast(kernel, x.dtype))
             return y + tf.cast(bias, x.dtype) if bias is not None else y
 
-        return last.input, dense_head
+        return inputs_of.get(last.name, last.input), dense_head
     if act_name in ("linear", "None") or activation is None:
-        return model.outputs[0], _identity
+        return outputs_of.get(last.name, model.outputs[0]), _identity
     raise ConfigError(
         f"cannot find the class logits of model {model.name!r}: its last layer {last.name!r} has "
         f"activation {act_name!r}; breastcam models end in Dense(name='logits') + softmax"
@@ -152,8 +175,9 @@ class BaseCAM:
         self.model = model
         self.batch_size = batch_size
         self.layer = find_layer_name(model, layer)
+        probe_input, inputs_of, outputs_of = layer_tensors(model)
         try:
-            cam_output = model.get_layer(self.layer).output
+            cam_output = outputs_of[self.layer] if self.layer in outputs_of else model.get_layer(self.layer).output
         except ValueError:
             raise ConfigError(f"model {model.name!r} has no layer named {self.layer!r}") from None
         if len(cam_output.shape) != 4:
@@ -164,8 +188,8 @@ class BaseCAM:
             )
         if len(model.inputs) != 1:
             raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM methods need one")
-        head_input, self._head = class_score_head(model)
-        self.probe = keras.Model(model.inputs[0], [cam_output, head_input], name=f"{model.name}_cam_probe")
+        head_input, self._head = class_score_head(model, inputs_of, outputs_of)
+        self.probe = keras.Model(probe_input, [cam_output, head_input], name=f"{model.name}_cam_probe")
         in_shape = tuple(model.inputs[0].shape[1:])
         self._input_spec = tf.TensorSpec((None, *in_shape), tf.float32)
         self._compiled = tf.function(

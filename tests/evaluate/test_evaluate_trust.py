@@ -82,3 +82,38 @@ def test_aurc_on_hand_made_orders():
 
 def test_entropy():
     np.testing.assert_allclose(trust.entropy([[0.5, 0.5], [1.0, 0.0]]), [math.log(2), 0.0], atol=1e-9)
+
+
+def test_lac_sets_equal_mapies_for_the_same_scores():
+    """MAPIE (test-only dependency) on the same probabilities gives the same LAC sets. (Its APS
+    differs by design: breastcam's APS set is {y : score <= threshold}, Angelopoulos & Bates'
+    non-randomised form; MAPIE's include_last_label variants add or drop the crossing class.)"""
+    mapie = pytest.importorskip("mapie.classification")
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Fixed(ClassifierMixin, BaseEstimator):  # predict_proba = the table's row X
+        def __init__(self, table=None):
+            self.table = table
+
+        def fit(self, X, y):
+            self.classes_ = np.arange(self.table.shape[1])
+            return self
+
+        def predict_proba(self, X):
+            return self.table[np.asarray(X).reshape(-1).astype(int)]
+
+        def predict(self, X):
+            return self.predict_proba(X).argmax(1)
+
+    rng = np.random.default_rng(0)
+    n, k = 4000, 3
+    logits = rng.normal(size=(n, k)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(k, p=row) for row in p])
+    X = np.arange(n).reshape(-1, 1)
+    conformal = mapie.SplitConformalClassifier(estimator=Fixed(p).fit(X, y), confidence_level=0.9,
+                                               conformity_score="lac", prefit=True)
+    conformal.conformalize(X[: n // 2], y[: n // 2])
+    _, theirs = conformal.predict_set(X[n // 2:])
+    ours = trust.prediction_sets(p[n // 2:], trust.conformal_threshold(y[: n // 2], p[: n // 2], 0.1, "lac"))
+    assert (theirs[:, :, 0] == ours).all()

@@ -320,6 +320,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iba-squared", action="store_true", help="square the G-mean inside the IBA")
     p.add_argument("--ece-bins", type=int, default=15)
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--uncertainty", default="none", metavar="tta:K|none",
+                   help="tta:K: also the mean over K test-time views (the run's augmentation family), "
+                   "its entropy and trust measures (default none)")
     p.add_argument("--group-by", nargs="*", default=[], metavar="COLUMN",
                    help="also write metrics per value of these manifest columns, e.g. magnification")
 
@@ -334,6 +337,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             **({"model_file": args.model_file} if args.model_file else {}),
             batch_size=args.batch_size, iba_alpha=args.iba_alpha, iba_squared=args.iba_squared,
             ece_bins=args.ece_bins, figures=not args.no_figures, group_by=args.group_by,
+            uncertainty=args.uncertainty,
         )
         ci = m.get("ci") or {}
         parts = []

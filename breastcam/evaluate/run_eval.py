@@ -31,7 +31,7 @@ from breastcam.evaluate.metrics import (
 from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
-from breastcam.evaluate.trust_report import add_trust_columns, trust_metrics
+from breastcam.evaluate.trust_report import add_trust_columns, trust_metrics, tta_metrics
 from breastcam.runs import Run, files
 from breastcam.evaluate.statistics import (
     bootstrap_metrics,
@@ -119,6 +119,7 @@ def evaluate_run(
     ece_bins: int = DEFAULT_ECE_BINS,
     figures: bool = True,
     group_by: Sequence[str] = (),
+    uncertainty: str | None = None,
 ) -> dict[str, Any]:
     """Predict a run's ``split`` with ``model_file`` and write predictions, metrics, figures.
 
@@ -130,9 +131,12 @@ def evaluate_run(
     ``group_by`` names manifest columns (e.g. ``magnification``, for a model trained on all
     magnifications) whose groups get their own metrics in ``metrics_by_<column>.json``.
     """
+    from breastcam.evaluate.uncertainty import parse_uncertainty
+
+    parse_uncertainty(uncertainty)  # a bad --uncertainty fails before the slow prediction
     run_dir = Path(run_dir)
     frame, model = predict_run(run_dir, split=split, model_file=model_file,
-                               data_root=data_root, batch_size=batch_size)
+                               data_root=data_root, batch_size=batch_size, uncertainty=uncertainty)
     paths = output_paths(run_dir, split)
     calibration = Run.open(run_dir).calibration
     frame = add_trust_columns(frame, calibration)
@@ -143,6 +147,8 @@ def evaluate_run(
     # resamples, the ranking measures cost a sort each).
     out["trust"] = trust_metrics(frame, calibration, n_bootstrap=min(n_bootstrap, 200), seed=seed,
                                  ece_bins=ece_bins)
+    if "tta" in frame.attrs:  # test-time augmentation: the same measures on the mean of K views
+        out["trust"]["tta"] = {**frame.attrs["tta"], **tta_metrics(frame, ece_bins=ece_bins)}
     out["n_params"] = int(model.count_params())
     timing = read_json(run_dir / "timing.json")
     for key in TIMING_KEYS:

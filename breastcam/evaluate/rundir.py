@@ -15,6 +15,7 @@ import pandas as pd
 
 from breastcam.errors import DataError
 from breastcam.evaluate.predict import predictions_frame
+from breastcam.evaluate.uncertainty import TestTimeAugmentation, parse_uncertainty
 from breastcam.runs import Run, files
 
 
@@ -46,11 +47,14 @@ def predict_run(
     data_root: str | Path | None = None,
     batch_size: int | None = None,
     calibrated: bool = True,
+    uncertainty: str | None = None,
 ) -> tuple[pd.DataFrame, Any]:
     """Predict ``split`` of a run: ``(predictions table, network)``.
 
     The probabilities are those the run serves: calibrated when ``breastcam calibrate`` fitted
     it, unless ``calibrated=False`` (the network's own, which calibration is fitted on).
+    ``uncertainty="tta:K"`` adds the mean over K test-time views (``tta_prob_<class>``) and its
+    entropy (``tta_uncertainty``) beside them (:mod:`breastcam.evaluate.uncertainty`).
 
     The files are decoded and resized by the tf.data pipeline (uint8, as in training); the
     run's :class:`~breastcam.runs.TrainedModel` applies its stain normaliser, preprocessing and
@@ -82,4 +86,15 @@ def predict_run(
     y_prob, y_true = predict_dataset(trained, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
         raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")
-    return predictions_frame(rows, y_prob, trained.class_names), trained.network
+    frame = predictions_frame(rows, y_prob, trained.class_names)
+    kind, k = parse_uncertainty(uncertainty)
+    if kind == "tta":
+        from breastcam.evaluate.trust import entropy
+
+        tta = TestTimeAugmentation(trained, k, run.data.get("augmentation"), seed=int(run.config.get("seed") or 0))
+        mean, _ = predict_dataset(tta, dataset)
+        for i, name in enumerate(trained.class_names):
+            frame[f"tta_prob_{name}"] = mean[:, i]
+        frame["tta_uncertainty"] = entropy(mean)
+        frame.attrs["tta"] = {"k": k, "recipe": tta.recipe}
+    return frame, trained.network

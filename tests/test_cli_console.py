@@ -67,7 +67,7 @@ def test_train_prints_no_tensorflow_error_lines_at_the_first_epoch(tmp_path):
     df = make_synthetic(tmp_path / "data", n_patients=6, images_per_patient=2, image_size=(48, 48), seed=0)
     write_split(make_split(df, "dala", group="patient", seed=0), tmp_path / "split.csv")
     sets = [f"data.manifest={tmp_path / 'split.csv'}", f"data.root={tmp_path / 'data'}", "data.image_size=32",
-            "model.name=tinycnn", "model.weights=null", "train.epochs=1", "train.batch_size=4",
+            "model.name=tinycnn", "model.weights=null", "model.options={}", "train.epochs=1", "train.batch_size=4",
             f"output_dir={tmp_path / 'run'}", "data.cache=null"]
     config = os.path.join(os.path.dirname(__file__), "..", "experiments", "protocols", "dala.yaml")
     done = _run("train", "--config", config, "--quiet", "--set", *sets)

@@ -240,6 +240,11 @@ def case_path_outside_root(root, manifest):
     return ["train", "--config", str(_config(root, manifest))], 1, ["../../etc/passwd", "leave the data root"]
 
 
+def case_unknown_model_option(root, manifest):
+    return (["train", "--config", str(_config(root, manifest)), "--set", "model.options={attention_stage: 4}"], 1,
+            ["mobilenetv2", "takes no option(s) ['attention_stage']"])
+
+
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 

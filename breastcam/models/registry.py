@@ -168,7 +168,26 @@ def build(
     shape = tuple(input_shape) if input_shape is not None else s.input_shape
     if len(shape) != 3 or shape[-1] != 3:
         raise ConfigError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+    _check_options(name, s.builder, options)
     return s.builder(num_classes=num_classes, input_shape=shape, weights=weights, **options)
+
+
+def _check_options(name: str, builder, options: dict) -> None:
+    """An option the builder does not take is a ConfigError naming the valid ones (model.options
+    of a run config), not a TypeError from deep inside the builder."""
+    import inspect
+
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        target = getattr(builder, "__wrapped__", None)
+        if target is None:
+            return  # a builder that forwards **options: the family checks them itself
+        params = inspect.signature(target).parameters
+    valid = [p for p in params if p not in ("num_classes", "input_shape", "weights", "self")]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"model {name!r} takes no option(s) {unknown} (model.options); its options: "
+                          f"{', '.join(valid) or 'none'}")
 
 
 def cam_layer(model_or_name: keras.Model | str) -> str:

@@ -21,7 +21,7 @@ def test_demo_writes_metrics_figures_and_overlays(tmp_path):
     assert summary["temperature"] > 0 and metrics["trust"]["temperature"] == summary["temperature"]
     assert 0.0 <= metrics["trust"]["coverage"] <= 1.0 and metrics["trust"]["mean_set_size"] >= 0
     assert "aurc" in metrics["trust"]["ci"]
-    assert {"confusion_matrix.png", "roc.png", "curves.png", "reliability.png"} <= {
+    assert {"confusion_matrix.png", "roc.png", "curves.png", "reliability.png", "risk_coverage.png"} <= {
         p.name for p in run_dir.glob("*.png")}
     assert len(summary["overlays"]) == 4
     # The split is by patient: no patient in two splits.

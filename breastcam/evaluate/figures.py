@@ -122,6 +122,25 @@ def plot_reliability(curve: Mapping[str, Any], path: str | Path, *, title: str =
     return _save(fig, path)
 
 
+def plot_risk_coverage(coverage: Sequence[float], risk: Sequence[float], path: str | Path, *,
+                       aurc: float | None = None, title: str = "Risk-coverage") -> Path:
+    """Error rate among the accepted images against the share accepted, most confident first
+    (selective prediction); the dashed line is the overall error rate."""
+    coverage, risk = np.asarray(coverage, dtype=float), np.asarray(risk, dtype=float)
+    fig, axes = _figure(5.0, 3.8)
+    ax = axes[0, 0]
+    ax.plot(coverage, risk, color="tab:blue", lw=1.5)
+    if len(risk):
+        ax.axhline(risk[-1], ls="--", c="grey", lw=0.8, label=f"all images: {risk[-1]:.3f}")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(0.05, float(np.nanmax(risk)) * 1.1) if len(risk) else 1)
+    ax.set_xlabel("coverage (share of images accepted, most confident first)")
+    ax.set_ylabel("risk (error rate among accepted)")
+    ax.set_title(f"{title} (AURC {aurc:.3f})" if aurc is not None else title)
+    return _save(fig, path)
+
+
 def history_mean_std(histories: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Per-epoch mean and std (ddof = 1) of every numeric column over several history tables.
 

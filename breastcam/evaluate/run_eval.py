@@ -53,6 +53,7 @@ def output_paths(run_dir: str | Path, split: str = "test") -> dict[str, Path]:
         "confusion_matrix": run_dir / f"confusion_matrix{s}.png",
         "roc": run_dir / f"roc{s}.png",
         "reliability": run_dir / f"reliability{s}.png",
+        "risk_coverage": run_dir / f"risk_coverage{s}.png",
         "curves": run_dir / "curves.png",
     }
 
@@ -173,7 +174,8 @@ def write_figures(
     run_dir: str | Path, frame: pd.DataFrame, metrics: dict, *, split: str = "test",
     ece_bins: int = DEFAULT_ECE_BINS,
 ) -> list[Path]:
-    """Confusion matrix, ROC, reliability diagram and (if ``history.csv``) training curves."""
+    """Confusion matrix, ROC, reliability diagram, risk-coverage curve and (if ``history.csv``)
+    training curves."""
     run_dir, paths = Path(run_dir), output_paths(run_dir, split)
     y_true, y_prob, names = read_predictions(frame)
     label = f"{(metrics.get('run') or {}).get('model') or run_dir.name} ({split})"
@@ -184,6 +186,10 @@ def write_figures(
         figs.plot_reliability(reliability_curve(y_true, y_prob, ece_bins), paths["reliability"],
                               title=f"Reliability: {label}"),
     ]
+    rc = (metrics.get("trust") or {}).get("risk_coverage")
+    if rc:
+        written.append(figs.plot_risk_coverage(rc["coverage"], rc["risk"], paths["risk_coverage"],
+                                               aurc=metrics["trust"].get("aurc"), title=f"Risk-coverage: {label}"))
     history = run_dir / "history.csv"
     if history.is_file() and history.stat().st_size > 0:
         written.append(figs.plot_history(pd.read_csv(history), paths["curves"], title=run_dir.name))

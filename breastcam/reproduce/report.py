@@ -113,7 +113,8 @@ def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
         first = Path(dirs[0])
         where = f"{model}, {subset}, protocol {protocol}"
         first_name = f" ({first.name})" if len(dirs) > 1 else ""
-        for file, what in (("confusion_matrix.png", "Confusion matrix"), ("roc.png", "ROC")):
+        for file, what in (("confusion_matrix.png", "Confusion matrix"), ("roc.png", "ROC"),
+                           ("risk_coverage.png", "Risk-coverage (selective prediction)")):
             if (first / file).is_file():
                 figures.append((f"{what}: {where}{first_name}", first / file))
         agg = aggregates.get((subset, protocol, model))

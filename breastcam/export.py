@@ -40,6 +40,7 @@ from breastcam.data.decode import read_image
 from breastcam.errors import MissingFileError, ModelFileError, RunStateError, UsageError
 from breastcam.explain import get_cam
 from breastcam.explain.dtgradcam_graph import dtgradcam_graph
+from breastcam.models import load_model
 from breastcam.runs import Run, TrainedModel, files, load_trained
 
 METADATA = "breastcam.json"
@@ -49,11 +50,6 @@ _FILE_NAMES = {"savedmodel": "savedmodel", "keras": "model.keras", "onnx": "mode
 _VERIFY_IMAGES = 8  # test images each export is run on at export time
 DEFAULT_CAM = {"version": 2, "n_samples": 8, "sigma": 0.1, "kernel_size": None, "seed": 0,
                "average": "raw"}  # paper 001 eq. 8
-
-
-def run_metadata(run_dir: str | Path) -> dict:
-    """Class names and preprocessing of a finished run (``run_info.json``)."""
-    return Run.open(run_dir).info
 
 
 # === Writing ===
@@ -97,7 +93,7 @@ def export_trained(trained: TrainedModel, out: str | Path, *, format: str = "sav
         staging.parent.mkdir(parents=True, exist_ok=True)
         trained.network.save(staging)
         meta["input"] = "the network's input: pixels resized, stain-normalised and preprocessed (see 'preprocessing', 'stain')"
-        got = TrainedModel.from_metadata(_load_keras(staging), meta).predict(check_pixels)
+        got = TrainedModel.from_metadata(load_model(staging), meta).predict(check_pixels)
     else:
         converted, notes = _convert(trained, staging, format)
         meta["input"] = converted["input"]
@@ -257,12 +253,6 @@ def run_converted(path: str | Path, format: str, pixels: np.ndarray) -> np.ndarr
     return np.concatenate([runner(images=pixels[i:i + 1])["probabilities"] for i in range(len(pixels))], 0)
 
 
-def _load_keras(path: Path) -> keras.Model:
-    from breastcam.models import load_model
-
-    return load_model(path)
-
-
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -322,13 +312,14 @@ def export_run(run_dir: str | Path, format: str = "savedmodel", out: str | Path 
 
 
 def _check_images(run: Run, trained: TrainedModel) -> tuple[np.ndarray | None, str]:
+    from breastcam.data.pipeline import image_paths
+    from breastcam.errors import BreastcamError
+
     try:
-        rows = run.rows("test").head(_VERIFY_IMAGES)
-        root = Path(run.data_root)
-        paths = [p if Path(p).is_absolute() else root / p for p in rows["path"].astype(str)]
+        paths = image_paths(run.rows("test").head(_VERIFY_IMAGES), run.data_root)
         if paths and all(Path(p).is_file() for p in paths):
             return trained.read(paths), f"{len(paths)} test images of the run"
-    except Exception:  # noqa: BLE001 - verification falls back to random pixels, and says so
+    except BreastcamError:  # no test rows, an unreadable image: random pixels, and the card says so
         pass
     return None, "4 seeded random images (the run's test images were not found)"
 
@@ -376,12 +367,11 @@ class Predictor:
         """Everything the model serves: probabilities, uncertainty and, if calibrated, the
         conformal prediction sets."""
         if self.saved is not None:
-            fn = self.saved.signatures["serving_default"]
-            parts = [fn(images=tf.constant(pixels[i:i + batch_size], tf.float32))
-                     for i in range(0, len(pixels), batch_size)]
-            return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
-        parts = [self.trained.outputs(tf.constant(pixels[i:i + batch_size], tf.float32))
-                 for i in range(0, len(pixels), batch_size)]
+            signature = self.saved.signatures["serving_default"]
+            fn = lambda x: signature(images=x)  # noqa: E731
+        else:
+            fn = self.trained.outputs  # the same graph the SavedModel's signature is traced from
+        parts = [fn(tf.constant(pixels[i:i + batch_size], tf.float32)) for i in range(0, len(pixels), batch_size)]
         return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
 
     def explain(self, pixels: np.ndarray) -> dict[str, np.ndarray]:

@@ -83,16 +83,20 @@ def predict_run(
         batch_size=int(batch_size or run.batch_size), shuffle=False, label_mode="sparse",
         num_classes=len(trained.class_names),
     )
-    y_prob, y_true = predict_dataset(trained, dataset)
+    kind, k = parse_uncertainty(uncertainty)
+    tta = None
+    if kind == "tta":  # one pass: view 0 of each image is the single-view prediction
+        tta = TestTimeAugmentation(trained, k, run.data.get("augmentation"), seed=int(run.config.get("seed") or 0))
+        mean, y_true = predict_dataset(tta, dataset)
+        y_prob = np.concatenate(tta.single, axis=0)
+    else:
+        y_prob, y_true = predict_dataset(trained, dataset)
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
         raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")
     frame = predictions_frame(rows, y_prob, trained.class_names)
-    kind, k = parse_uncertainty(uncertainty)
-    if kind == "tta":
+    if tta is not None:
         from breastcam.evaluate.trust import entropy
 
-        tta = TestTimeAugmentation(trained, k, run.data.get("augmentation"), seed=int(run.config.get("seed") or 0))
-        mean, _ = predict_dataset(tta, dataset)
         for i, name in enumerate(trained.class_names):
             frame[f"tta_prob_{name}"] = mean[:, i]
         frame["tta_uncertainty"] = entropy(mean)

@@ -48,6 +48,7 @@ class TestTimeAugmentation:
         self.trained, self.k = trained, int(k)
         self.recipe = recipe if recipe in ONLINE else "dala"
         self.augment = get_recipe(self.recipe, seed=seed, image_size=trained.image_size)
+        self.single: list[np.ndarray] = []  # view 0 (the image itself) of every batch, in order
 
     def views(self, pixels) -> tf.Tensor:
         """``[B x K, h, w, 3]``: each image, then K - 1 augmented copies of it."""
@@ -59,5 +60,8 @@ class TestTimeAugmentation:
         return tf.reshape(both, [-1, *x.shape[1:]])
 
     def predict_on_batch(self, pixels) -> np.ndarray:
+        """The mean over the K views; the single-view probabilities are kept in ``single``."""
         p = self.trained.predict_on_batch(self.views(pixels))
-        return p.reshape(-1, self.k, p.shape[-1]).mean(axis=1)
+        p = p.reshape(-1, self.k, p.shape[-1])
+        self.single.append(p[:, 0])
+        return p.mean(axis=1)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from breastcam.errors import DataError
 from breastcam.report.deviations import PAPER_FOLDERS, load_deviations
 
 PAPERS = {
@@ -96,7 +97,7 @@ def _training_data(run, trained) -> dict:
     for split in ("train", "val", "test"):
         try:
             frames.append(run.rows(split))
-        except Exception:  # noqa: BLE001 - a split the run does not have
+        except DataError:  # a split the run does not have
             continue
     if frames:
         rows = pd.concat(frames, ignore_index=True)

@@ -22,6 +22,7 @@ from breastcam.report.published import (
     experiments_dir,
     load_published,
     load_published_files,
+    load_published_text,
     published_tables,
 )
 from breastcam.report.tables import comparison_table, to_markdown
@@ -33,6 +34,7 @@ __all__ = [
     "load_experiment",
     "load_published",
     "load_published_files",
+    "load_published_text",
     "package_versions",
     "published_for",
     "published_tables",

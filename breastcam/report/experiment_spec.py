@@ -31,6 +31,7 @@ OPTIONAL_KEYS = {
     "model_options": {},  # registry model -> build options
     "quick": {},  # overrides for a small, fast run
     "explain": {},  # CAM methods and their parameters
+    "beside": [],  # experiments (breastcam's extensions) whose results this report shows too
 }
 PAPERS = ("A", "B", "C")
 PROTOCOLS = ("dala", "ernet", "modres", "patient", "breakhis-official")  # the last: BreakHis authors' folds
@@ -186,6 +187,8 @@ def validate_experiment(raw: Mapping, source: str = "<mapping>") -> dict:
                   f"{subsets['mode']!r}")
     if exp["published_datasets"] is None:
         exp["published_datasets"] = [exp["dataset"]]
+    if not isinstance(exp["beside"], list) or not all(isinstance(b, str) for b in exp["beside"]):
+        _fail(source, "beside", "must be a list of experiment names, e.g. [modres-cddcesm-abnormal]")
     exp["models"], exp["model_specs"] = _normalise_models(exp["models"], exp["model_options"],
                                                           source)
     quick_models = exp["quick"].get("models")

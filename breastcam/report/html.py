@@ -213,6 +213,7 @@ def write_report(
     deviations: Sequence[str] = (),
     notes: Sequence[str] = (),
     trust: pd.DataFrame | None = None,
+    beside: Sequence[tuple[str, pd.DataFrame | None, str]] = (),
 ) -> Path:
     """Write ``index.html`` and ``report.md`` of one experiment into ``out_dir``; returns the HTML path.
 
@@ -220,6 +221,7 @@ def write_report(
     DataFrame renders). ``figures`` are ``(caption, image path)`` pairs. ``deviations`` are the
     ways the run differs from the paper's protocol (shown before the results); ``notes`` anything
     else worth saying. ``manifest_sha256`` maps each data manifest / split file to its hash.
+    ``beside`` holds ``(title, rows or None, text)`` of extensions shown beside the paper.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +268,10 @@ def write_report(
         if heading:
             parts.append(f"<h3>{esc(heading)}</h3>")
         parts.append(table_html(part))
+    for heading, rows, text in beside:
+        parts += [f"<h2>Beside the paper: {esc(heading)}</h2>", f"<p>{esc(text)}</p>"]
+        if rows is not None:
+            parts.append(table_html(rows))
     parts += trust_parts
     if placed:
         parts.append("<h2>Figures</h2>")
@@ -295,6 +301,10 @@ def write_report(
         if heading:
             md += [f"### {heading}", ""]
         md.append(to_markdown(part.rename(columns=_DISPLAY_NAMES)))
+    for heading, rows, text in beside:
+        md += [f"## Beside the paper: {heading}", "", text, ""]
+        if rows is not None:
+            md += [to_markdown(rows), ""]
     if trust is not None and len(trust):
         md += ["## Trust in the prediction", "", TRUST_TEXT, "", to_markdown(trust)]
     if placed:

@@ -41,7 +41,7 @@ from breastcam.evaluate.paper_metrics import (
     candidate_definitions,
     definition_metrics,
 )
-from breastcam.report.published import load_published
+from breastcam.report.published import load_published, load_published_text
 from breastcam.report.tables import INCONSISTENT
 
 ROW_KEY = ["dataset", "subset", "model"]
@@ -95,8 +95,14 @@ _SHARES = {
     "breakhis_all": ((2480, 5429), "003 Sec. 4.1: 2,480 benign, 5,429 malignant"),
     "cddcesm": (None, "not printed: the class shares are searched too"),
 }
-# Test-set sizes that papers print outside the published CSVs.
-_ERNET_TEST = {"40": 728, "100": 785, "200": 835, "400": 760}  # 003 Sec. 4.3.1 (Fig. 4 totals)
+
+
+@functools.lru_cache(maxsize=None)
+def _ernet_test_sizes() -> dict[str, int]:
+    """``{magnification: test images}``: 003 Sec. 4.3.1's Fig. 4 totals (``003_text.csv``)."""
+    text = load_published_text("003")
+    sizes = text[(text["metric"] == "n_test") & (text["dataset"] == "breakhis")]
+    return {str(s): int(v) for s, v in zip(sizes["subset"], sizes["value"])}
 
 
 N_SLACK = 2  # test sizes searched around the printed one (one image per class of a binary split)
@@ -161,7 +167,7 @@ def test_set(paper: str, dataset: str, subset: str) -> TestSet:
         benign, malignant, n_test = _breakhis_counts()[subset]
         shares = (benign / (benign + malignant), malignant / (benign + malignant))
         if paper == "B":
-            return TestSet(2, shares, _ERNET_TEST.get(subset),
+            return TestSet(2, shares, _ernet_test_sizes().get(subset),
                            "000 Table 3 shares; 003 Sec. 4.3.1 test sizes")
         return TestSet(2, shares, n_test, "000 Table 3 shares; 001 Table VI test sizes")
     key = "breakhis_all" if dataset == "breakhis" else dataset

@@ -106,6 +106,23 @@ def load_published(paper: str, table: str | int) -> pd.DataFrame:
     return read_published_csv(path)
 
 
+def load_published_text(paper: str) -> pd.DataFrame:
+    """The numbers ``paper``'s running text prints outside its tables (``<paper>_text.csv``).
+
+    Their ``table`` is ``"text"`` and each ``note`` quotes the section. They are kept apart from
+    the tables because they are not one table's cells: paper 003's Sec. 4.3.1 gives correct /
+    test counts per magnification (the solver's test sizes) and Sec. 4.3.2 accuracies that
+    contradict its Table 2 (the table is what breastcam compares with).
+    """
+    paper = str(paper).zfill(3)
+    if paper not in PAPER_DIRS:
+        raise ConfigError(f"unknown paper {paper!r}; papers: {sorted(PAPER_DIRS)}")
+    path = experiments_dir() / PAPER_DIRS[paper] / "published" / f"{paper}_text.csv"
+    if not path.is_file():
+        raise MissingFileError(f"paper {paper} has no typed text numbers ({path})")
+    return read_published_csv(path)
+
+
 def load_published_files(paths: Iterable[str | os.PathLike], dataset: str | None = None,
                          root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Concatenate the published CSVs an experiment lists (paths relative to ``experiments/``).

@@ -126,6 +126,33 @@ def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
     return figures
 
 
+def beside(experiment: Mapping, out_dir: Path) -> list[tuple[str, pd.DataFrame | None, str]]:
+    """``(title, reproduced rows or None, text)`` of each experiment listed in ``beside``.
+
+    An extension (breastcam's task beside the paper's, e.g. CDD-CESM normal vs abnormal) is its
+    own experiment with its own runs; its ``reproduced.csv`` is read from the sibling folder of
+    the same ``--out``. Not run there: the text says how to run it.
+    """
+    from breastcam.report import load_experiment
+
+    out = []
+    for name in experiment.get("beside") or []:
+        other = load_experiment(name)
+        path = Path(out_dir).parent / name / "reproduced.csv"
+        if not path.is_file():
+            out.append((f"{name}: {other['title']}", None,
+                        f"not run in this folder ({path} is missing): run `breastcam reproduce "
+                        f"{name} --data-dir DATA --out {Path(out_dir).parent}`, then collect "
+                        f"this report again (`breastcam reproduce {experiment['name']} --collect`)."))
+            continue
+        rows = pd.read_csv(path, dtype={"subset": str})
+        keep = [c for c in ("subset", "protocol", "model", "metric", "value", "ci_low", "ci_high",
+                            "runs") if c in rows.columns]
+        out.append((f"{name}: {other['title']}", rows[keep],
+                    f"breastcam's extension, not a number of the paper; from {path}."))
+    return out
+
+
 def assemble(
     out_dir: Path,
     *,
@@ -155,5 +182,5 @@ def assemble(
         out_dir, title=f"{experiment['name']}: {experiment['title']}", experiment=experiment,
         comparison=table, figures=list(figures), config=config or {}, manifest_sha256=hashes or {},
         versions=package_versions(), deviations=list(dict.fromkeys(devs)),
-        notes=list(dict.fromkeys(notes)), trust=trust,
+        notes=list(dict.fromkeys(notes)), trust=trust, beside=beside(experiment, out_dir),
     )

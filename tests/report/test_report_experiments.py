@@ -25,6 +25,7 @@ MODEL_NAMES = {
 EXPECTED = {
     "dala-breakhis", "dala-bach", "dala-miniddsm", "dala-placement", "dala-params", "dala-cam", "dala-cam-mias",
     "dala-curves", "dala-data", "ernet-breakhis", "ernet-breakhis-official", "ernet-depth", "modres-cddcesm",
+    "modres-cddcesm-abnormal",
     "modres-mias",
 }
 EXPERIMENTS = list_experiments()
@@ -59,8 +60,8 @@ def test_experiment_loads_and_its_files_and_models_exist(name):
 def test_every_published_number_is_one_the_experiment_computes(name):
     exp = load_experiment(name)
     pub = published_for(exp)
-    if name == "dala-curves":
-        assert pub.empty  # the figures print no numbers
+    if name in ("dala-curves", "modres-cddcesm-abnormal"):
+        assert pub.empty  # the figures print no numbers; the extension is not the paper's task
         return
     assert not pub.empty
     assert set(pub["metric"]) <= set(exp["evaluate"]["metrics"]), set(pub["metric"]) - set(exp["evaluate"]["metrics"])

@@ -168,3 +168,34 @@ def test_a_missing_experiments_folder_says_how_to_point_at_one(tmp_path, monkeyp
     monkeypatch.setenv("BREASTCAM_EXPERIMENTS", str(tmp_path / "absent"))
     with pytest.raises(ConfigError, match="BREASTCAM_EXPERIMENTS"):
         load_published("000", 6)
+
+
+def test_paper_003_text_numbers_are_typed_and_contradict_table_2_where_the_readme_says():
+    """Sec. 4.3.1's counts and Sec. 4.3.2's accuracies, kept apart from the tables."""
+    from breastcam.report import load_published_text
+
+    text = load_published_text("003")
+    assert list(text.columns) == list(COLUMNS)
+    assert (text["table"] == "text").all()
+    for row in text.itertuples():
+        assert math.isclose(row.value, printed_value(row.printed, row.metric, row.unit),
+                            rel_tol=1e-9), row
+    counts = text.pivot_table(index="subset", columns="metric", values="value")
+    assert counts.loc[["40", "100", "200", "400"], "n_test"].tolist() == [728, 785, 835, 760]
+    by_counts = (counts["n_correct"] / counts["n_test"]).round(4)
+    assert by_counts.loc["200"] == pytest.approx(0.9593, abs=1e-4)
+    table2 = load_published("003", 2)
+    acc2 = table2[table2["metric"] == "accuracy"].set_index("subset")["value"]
+    # the text's 40x and 400x accuracies are not Table 2's; 100x and 200x are
+    differs = sorted(s for s in acc2.index
+                     if abs(acc2[s] - counts.loc[s, "accuracy"]) > 1e-9)
+    assert differs == ["40", "400"]
+    # nor do the counts give Table 2 at two decimals anywhere
+    assert ((by_counts - acc2.reindex(by_counts.index)).abs() > 5e-5).all()
+
+
+def test_the_solver_reads_paper_003s_test_sizes_from_the_text_file():
+    from breastcam.report.metric_solver import test_set
+
+    assert test_set("B", "breakhis", "400").n == 760
+    assert "4.3.1" in test_set("B", "breakhis", "40").source

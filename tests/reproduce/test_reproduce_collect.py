@@ -77,6 +77,29 @@ def test_reproduce_report_places_published_beside_reproduced(tmp_path):
     assert "[0.25, 0.75]" in text and "a deviation" in text and "run failed: r: boom" in text
 
 
+def test_reproduce_report_shows_the_extension_beside_the_papers_task(tmp_path):
+    """modres-cddcesm (normal vs malignant, the paper's task) shows normal vs abnormal beside it:
+    how to run it while its folder is missing, its rows once it has run in the same --out."""
+    exp = load_experiment("modres-cddcesm")
+    assert exp["beside"] == ["modres-cddcesm-abnormal"]
+    assert load_experiment("modres-cddcesm-abnormal")["filters"]["classes"] == "binary"
+    row = {"dataset": "cddcesm", "subset": "all", "protocol": "modres", "model": "resnet50_frozen10",
+           "metric": "accuracy", "value": 0.5, "ci_low": 0.25, "ci_high": 0.75, "std": math.nan,
+           "runs": 1}
+    html = assemble(tmp_path / "modres-cddcesm", experiment=exp, reproduced=pd.DataFrame([row]))
+    text = html.read_text()
+    assert "Beside the paper: modres-cddcesm-abnormal" in text
+    assert "breastcam reproduce modres-cddcesm-abnormal" in text  # how to run it
+    other = tmp_path / "modres-cddcesm-abnormal"
+    other.mkdir()
+    pd.DataFrame([{**row, "value": 0.8125}]).to_csv(other / "reproduced.csv", index=False)
+    text = assemble(tmp_path / "modres-cddcesm", experiment=exp,
+                    reproduced=pd.DataFrame([row])).read_text()
+    assert "0.8125" in text and "not a number of the paper" in text
+    md = (tmp_path / "modres-cddcesm" / "report.md").read_text()
+    assert "## Beside the paper: modres-cddcesm-abnormal" in md and "0.8125" in md
+
+
 def test_reproduce_collect_two_folds_interval_in_range_and_paper_values(tmp_path):
     exp = load_experiment("ernet-breakhis")
     groups = {}

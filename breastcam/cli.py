@@ -356,6 +356,9 @@ def _add_calibrate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.1,
                    help="conformal miscoverage: sets hold the true class >= 1 - alpha of the time (default 0.1)")
     p.add_argument("--score", choices=["lac", "aps"], default="lac", help="conformal score (default lac)")
+    p.add_argument("--method", choices=["temperature", "vector"], default="temperature",
+                   help="temperature scaling (one scalar, default) or vector scaling (a scale and a "
+                        "bias per class, on log-probabilities)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split of validation into halves")
     p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
     p.add_argument("--reset", action="store_true", help="remove the run's calibration instead")
@@ -367,9 +370,13 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     if args.reset:
         print(f"{args.run_dir}: calibration {'removed' if reset_calibration(args.run_dir) else 'was not set'}")
         return 0
-    c = calibrate_run(args.run_dir, alpha=args.alpha, score=args.score, seed=args.seed, data_root=args.data_root)
+    c = calibrate_run(args.run_dir, alpha=args.alpha, score=args.score, seed=args.seed,
+                      method=args.method, data_root=args.data_root)
     v = c["validation"]
-    print(f"{args.run_dir}: temperature {c['temperature']:.3f} (NLL {v['nll_before']:.4f} -> {v['nll_after']:.4f}, "
+    fitted = (f"temperature {c['temperature']:.3f}" if c["temperature"] is not None else
+              "vector scaling (scale " + ", ".join(f"{w:.3f}" for w in c["vector"]["scale"])
+              + "; bias " + ", ".join(f"{b:.3f}" for b in c["vector"]["bias"]) + ")")
+    print(f"{args.run_dir}: {fitted} (NLL {v['nll_before']:.4f} -> {v['nll_after']:.4f}, "
           f"ECE {v['ece_before']:.4f} -> {v['ece_after']:.4f}); conformal {c['conformal']['score']} alpha "
           f"{args.alpha}: threshold {c['conformal']['threshold']:.4f}, coverage {v['coverage_conformal_half']:.3f}, "
           f"mean set size {v['mean_set_size_conformal_half']:.2f} on the held-out half "
@@ -683,7 +690,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("models", "list the model zoo: parameters, GFLOPs, CAM layer, published counts", _add_models, _run_models),
     ("train", "train a model from a run config (resumes an interrupted run)", _add_train, _run_train),
     ("evaluate", "evaluate finished runs: predictions.csv, metrics.json (with CIs), figures", _add_evaluate, _run_evaluate),
-    ("calibrate", "fit a run's temperature and conformal prediction sets on its validation split", _add_calibrate, _run_calibrate),
+    ("calibrate", "fit a run's temperature (or vector scaling) and conformal prediction sets on its validation split", _add_calibrate, _run_calibrate),
     ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),

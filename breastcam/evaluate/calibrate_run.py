@@ -1,4 +1,4 @@
-"""``breastcam calibrate RUN``: fit the run's temperature and conformal threshold, and keep them in
+"""``breastcam calibrate RUN``: fit the run's temperature (or vector scaling) and conformal threshold, and keep them in
 the run (``calibration.json``), where evaluate, explain, export, predict and the model card find
 them through :class:`breastcam.runs.TrainedModel`.
 
@@ -25,13 +25,20 @@ MIN_IMAGES = 8  # validation images below which calibration is refused (4 per ha
 
 
 def calibrate_run(run_dir: str | Path, *, alpha: float = 0.1, score: str = "lac", seed: int = 0,
-                  data_root: str | Path | None = None, batch_size: int | None = None) -> dict:
-    """Fit and save the calibration of a run; returns what ``calibration.json`` holds."""
+                  method: str = "temperature", data_root: str | Path | None = None,
+                  batch_size: int | None = None) -> dict:
+    """Fit and save the calibration of a run; returns what ``calibration.json`` holds.
+
+    ``method``: ``temperature`` (one scalar) or ``vector`` (a scale and a bias per class, on
+    log-probabilities; more parameters, so it needs more validation images to pay off).
+    """
     if not 0.0 < float(alpha) < 1.0:
         raise UsageError(f"--alpha {alpha!r} must be in (0, 1): 0.1 asks for sets that hold the true "
                          "class at least 90 % of the time")
     if score not in trust.SCORES:
         raise UsageError(f"--score {score!r}; choose one of {', '.join(trust.SCORES)}")
+    if method not in trust.CALIBRATION_METHODS:
+        raise UsageError(f"--method {method!r}; choose one of {', '.join(trust.CALIBRATION_METHODS)}")
     run = Run.open(run_dir)
     try:
         frame, _ = predict_run(run.dir, split="val", data_root=data_root, batch_size=batch_size,
@@ -45,12 +52,17 @@ def calibrate_run(run_dir: str | Path, *, alpha: float = 0.1, score: str = "lac"
         raise DataError(f"cannot calibrate run {run.dir}: {len(y_true)} validation images, fewer than "
                         f"{MIN_IMAGES} (half fits the temperature, half the conformal threshold)")
     first, second = _halves(y_true, seed)
-    temperature = trust.fit_temperature(y_true[first], y_prob[first])
-    calibrated = trust.apply_temperature(y_prob, temperature)
+    fitted: dict = {"method": method, "temperature": None}
+    if method == "vector":
+        fitted["vector"] = trust.fit_vector_scaling(y_true[first], y_prob[first])
+        fitted["vector"]["on"] = "log-probabilities (the network serves softmax), not logits"
+    else:
+        fitted["temperature"] = trust.fit_temperature(y_true[first], y_prob[first])
+    calibrated = trust.apply_calibration(y_prob, fitted)
     threshold = trust.conformal_threshold(y_true[second], calibrated[second], alpha, score)
     sets = trust.prediction_sets(calibrated[second], threshold, score)
     out = {
-        "temperature": temperature,
+        **fitted,
         "conformal": {"alpha": float(alpha), "score": score, "threshold": threshold},
         "fitted_on": {"split": "val", "images": int(len(y_true)), "temperature_images": int(len(first)),
                       "conformal_images": int(len(second)), "seed": int(seed), "classes": names},

@@ -89,11 +89,15 @@ def predict_run(
         tta = TestTimeAugmentation(trained, k, run.data.get("augmentation"), seed=int(run.config.get("seed") or 0))
         mean, y_true = predict_dataset(tta, dataset)
         y_prob = np.concatenate(tta.single, axis=0)
-    else:
-        y_prob, y_true = predict_dataset(trained, dataset)
+        y_raw = np.concatenate(tta.single_raw, axis=0)
+    else:  # the network's own probabilities, then the run's calibration (what is served)
+        y_raw, y_true = predict_dataset(trained.uncalibrated(), dataset)
+        y_prob = np.asarray(trained.calibrate(y_raw), np.float64) if trained.calibration else y_raw
     if not np.array_equal(y_true, rows["label_index"].to_numpy()):
         raise DataError("the dataset's labels are not in manifest order; predictions would be misaligned")
     frame = predictions_frame(rows, y_prob, trained.class_names)
+    if trained.calibration:
+        frame.attrs["raw_prob"] = y_raw  # the uncalibrated probabilities: "before" measures
     if tta is not None:
         from breastcam.evaluate.trust import entropy
 

@@ -34,7 +34,11 @@ def trust_metrics(frame: pd.DataFrame, calibration: dict | None, *, n_bootstrap:
     """The ``trust`` block of ``metrics.json`` (values and ``ci`` per value)."""
     y_true, served, _ = read_predictions(frame)
     t = (calibration or {}).get("temperature")
-    raw = served if t is None else trust.apply_temperature(served, 1.0 / t)  # undo the temperature
+    raw = frame.attrs.get("raw_prob")  # the network's own probabilities (predict_run keeps them)
+    if raw is None:
+        # a predictions table read back from disk: a temperature can be undone, a vector map not
+        raw = trust.apply_temperature(served, 1.0 / t) if t is not None else served
+    calibrated = bool(calibration) and (t is not None or "raw_prob" in frame.attrs)
     measures: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
         "aurc": lambda y, p, r: trust.aurc(y, p),
         "e_aurc": lambda y, p, r: trust.e_aurc(y, p),
@@ -42,7 +46,7 @@ def trust_metrics(frame: pd.DataFrame, calibration: dict | None, *, n_bootstrap:
         "nll": lambda y, p, r: trust.nll(y, p),
         "brier": lambda y, p, r: brier_score(y, p),
     }
-    if t is not None:
+    if calibrated:
         measures.update({
             "ece_before": lambda y, p, r: expected_calibration_error(y, r, ece_bins),
             "nll_before": lambda y, p, r: trust.nll(y, r),
@@ -57,6 +61,9 @@ def trust_metrics(frame: pd.DataFrame, calibration: dict | None, *, n_bootstrap:
         measures["mean_set_size"] = lambda y, p, r: float(sets(p).sum(axis=1).mean())
     out: dict = {name: fn(y_true, served, raw) for name, fn in measures.items()}
     out["temperature"] = t
+    out["calibration_method"] = (calibration or {}).get("method", "temperature" if t is not None else None)
+    if (calibration or {}).get("vector"):
+        out["vector"] = calibration["vector"]
     if conformal:
         out["alpha"] = conformal["alpha"]
         out["score"] = conformal["score"]

@@ -46,9 +46,11 @@ class TestTimeAugmentation:
         from breastcam.augment import get_recipe
 
         self.trained, self.k = trained, int(k)
+        self.raw = trained.uncalibrated()
         self.recipe = recipe if recipe in ONLINE else "dala"
         self.augment = get_recipe(self.recipe, seed=seed, image_size=trained.image_size)
         self.single: list[np.ndarray] = []  # view 0 (the image itself) of every batch, in order
+        self.single_raw: list[np.ndarray] = []  # the same before calibration
 
     def views(self, pixels) -> tf.Tensor:
         """``[B x K, h, w, 3]``: each image, then K - 1 augmented copies of it."""
@@ -61,7 +63,9 @@ class TestTimeAugmentation:
 
     def predict_on_batch(self, pixels) -> np.ndarray:
         """The mean over the K views; the single-view probabilities are kept in ``single``."""
-        p = self.trained.predict_on_batch(self.views(pixels))
+        raw = self.raw.predict_on_batch(self.views(pixels))
+        p = self.trained.calibrate(raw).numpy() if self.trained.calibration else raw
         p = p.reshape(-1, self.k, p.shape[-1])
         self.single.append(p[:, 0])
+        self.single_raw.append(raw.reshape(-1, self.k, raw.shape[-1])[:, 0])
         return p.mean(axis=1)

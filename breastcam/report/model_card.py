@@ -77,7 +77,9 @@ def model_card(run, trained) -> dict[str, Any]:
                         | {k: v for k, v in (metrics.get("trust") or {}).items()
                            if k in ("nll", "ece_before", "nll_before", "brier_before", "coverage",
                                     "mean_set_size", "aurc", "e_aurc")}
-                        | ({"temperature": trained.calibration.get("temperature"),
+                        | ({"method": trained.calibration.get("method", "temperature"),
+                            "temperature": trained.calibration.get("temperature"),
+                            "vector": trained.calibration.get("vector"),
                             "conformal": trained.calibration.get("conformal")} if trained.calibration else {})
                         ) or None,
         "intended_use": INTENDED_USE,

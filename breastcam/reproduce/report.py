@@ -94,7 +94,8 @@ def trust_table(groups: Mapping[tuple[str, str, str], Sequence[Path]]) -> pd.Dat
 
             rows.append({
                 "subset": subset, "protocol": protocol, "model": model, "run": Path(run_dir).name,
-                "temperature": "" if trust.get("temperature") is None else f"{trust['temperature']:.3f}",
+                "calibration": (f"temperature {trust['temperature']:.3f}" if trust.get("temperature") is not None
+                                else "vector scaling" if trust.get("vector") else ""),
                 "ECE before": ci("ece_before") if "ece_before" in trust else "", "ECE": ci("ece"),
                 "NLL before": ci("nll_before") if "nll_before" in trust else "", "NLL": ci("nll"),
                 "coverage (1 - alpha)": (f"{ci('coverage')} ({1 - trust['alpha']:.2f})" if "coverage" in trust else ""),

@@ -39,7 +39,8 @@ class TrainedModel:
     stain: Any = None  # a fitted breastcam.stain.Macenko, or None
     source: str = ""  # the run folder or file it came from
     provenance: dict = dataclasses.field(default_factory=dict)
-    # ``breastcam calibrate``: {"temperature": T, "conformal": {"alpha", "score", "threshold"}}
+    # ``breastcam calibrate``: {"method", "temperature": T | None, "vector": {"scale", "bias"}
+    # (method vector), "conformal": {"alpha", "score", "threshold"}}
     calibration: dict | None = None
 
     def __post_init__(self):
@@ -115,12 +116,23 @@ class TrainedModel:
         return get_preprocessor(self.preprocessing)(tf.cast(x, tf.float32))
 
     def calibrate(self, probabilities) -> tf.Tensor:
-        """The served probabilities: ``softmax(log p / T)`` when the run is calibrated, else p."""
+        """The served probabilities: ``softmax(log p / T)`` (temperature) or ``softmax(w log p +
+        b)`` (vector scaling) when the run is calibrated, else p."""
         p = tf.convert_to_tensor(probabilities, tf.float32)
-        t = (self.calibration or {}).get("temperature")
+        calibration = self.calibration or {}
+        logp = tf.math.log(tf.clip_by_value(p, 1e-12, 1.0))
+        if calibration.get("vector"):
+            vector = calibration["vector"]
+            return tf.nn.softmax(logp * tf.constant(vector["scale"], tf.float32)
+                                 + tf.constant(vector["bias"], tf.float32), axis=-1)
+        t = calibration.get("temperature")
         if t is None:
             return p
-        return tf.nn.softmax(tf.math.log(tf.clip_by_value(p, 1e-12, 1.0)) / float(t), axis=-1)
+        return tf.nn.softmax(logp / float(t), axis=-1)
+
+    def uncalibrated(self) -> "TrainedModel":
+        """The same model serving the network's own probabilities (what calibration fits on)."""
+        return dataclasses.replace(self, calibration=None) if self.calibration else self
 
     def __call__(self, images) -> tf.Tensor:
         """Probabilities of raw RGB images (any size): resize, stain, preprocess, network,

@@ -62,6 +62,31 @@ def test_calibrate_then_every_command_serves_the_calibration(run_and_rows, capsy
     assert Run.open(run_dir).calibration is None
 
 
+def test_vector_scaling_is_served_by_evaluate_and_the_savedmodel_alike(run_and_rows, capsys):
+    run_dir, rows, tmp = run_and_rows
+    assert main(["calibrate", str(run_dir), "--method", "vector", "--alpha", "0.2"]) == 0
+    assert "vector scaling (scale" in capsys.readouterr().out
+    cal = json.loads((run_dir / files.CALIBRATION).read_text())
+    assert cal["method"] == "vector" and cal["temperature"] is None
+    assert len(cal["vector"]["scale"]) == len(cal["vector"]["bias"]) == 2
+    assert cal["validation"]["nll_after"] <= cal["validation"]["nll_before"] + 1e-9
+    assert main(["evaluate", str(run_dir), "--n-bootstrap", "20", "--no-figures"]) == 0
+    block = json.loads((run_dir / "metrics.json").read_text())["trust"]
+    assert block["calibration_method"] == "vector" and block["temperature"] is None
+    assert "nll_before" in block and "ece_before" in block  # from the network's own probabilities
+    evaluated = pd.read_csv(run_dir / "predictions.csv")
+    test = rows[rows["split"] == "test"]
+    images = [str(tmp / "data" / p) for p in test["path"]]
+    assert main(["export", str(run_dir), "--out", str(tmp / "sm_vector")]) == 0
+    assert main(["predict", str(tmp / "sm_vector"), *images, "--out", str(tmp / "pv")]) == 0
+    served = pd.read_csv(tmp / "pv" / "predictions.csv")
+    np.testing.assert_allclose(served[PROBS].to_numpy(), evaluated[PROBS].to_numpy(), atol=1e-5)
+    assert served["prediction_set"].fillna("").tolist() == evaluated["prediction_set"].fillna("").tolist()
+    card = json.loads((tmp / "sm_vector" / "model_card.json").read_text())
+    assert card["calibration"]["method"] == "vector"
+    assert main(["calibrate", str(run_dir), "--reset"]) == 0
+
+
 def test_bad_calibration_requests(run_and_rows, tmp_path, capsys):
     run_dir, rows, _ = run_and_rows
     assert main(["calibrate", str(run_dir), "--alpha", "1.5"]) == 2

@@ -320,9 +320,10 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iba-squared", action="store_true", help="square the G-mean inside the IBA")
     p.add_argument("--ece-bins", type=int, default=15)
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--uncertainty", default="none", metavar="tta:K|none",
-                   help="tta:K: also the mean over K test-time views (the run's augmentation family), "
-                   "its entropy and trust measures (default none)")
+    p.add_argument("--uncertainty", default="none", metavar="tta:K|mc:K|none",
+                   help="tta:K: also the mean over K test-time views (the run's augmentation family); "
+                   "mc:K: over K draws with the model's dropout on (MC dropout); with its entropy and "
+                   "trust measures (default none)")
     p.add_argument("--group-by", nargs="*", default=[], metavar="COLUMN",
                    help="also write metrics per value of these manifest columns, e.g. magnification")
 

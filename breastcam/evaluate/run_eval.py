@@ -31,7 +31,7 @@ from breastcam.evaluate.metrics import (
 from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
-from breastcam.evaluate.trust_report import add_trust_columns, trust_metrics, tta_metrics
+from breastcam.evaluate.trust_report import add_trust_columns, sample_metrics, trust_metrics
 from breastcam.runs import Run, files
 from breastcam.evaluate.statistics import (
     bootstrap_metrics,
@@ -148,8 +148,9 @@ def evaluate_run(
     # resamples, the ranking measures cost a sort each).
     out["trust"] = trust_metrics(frame, calibration, n_bootstrap=min(n_bootstrap, 200), seed=seed,
                                  ece_bins=ece_bins)
-    if "tta" in frame.attrs:  # test-time augmentation: the same measures on the mean of K views
-        out["trust"]["tta"] = {**frame.attrs["tta"], **tta_metrics(frame, ece_bins=ece_bins)}
+    for kind in ("tta", "mc"):  # test-time samples: the same measures on the mean of K samples
+        if kind in frame.attrs:
+            out["trust"][kind] = {**frame.attrs[kind], **sample_metrics(frame, kind, ece_bins=ece_bins)}
     out["n_params"] = int(model.count_params())
     timing = read_json(run_dir / "timing.json")
     for key in TIMING_KEYS:

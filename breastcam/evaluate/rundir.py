@@ -15,7 +15,7 @@ import pandas as pd
 
 from breastcam.errors import DataError
 from breastcam.evaluate.predict import predictions_frame
-from breastcam.evaluate.uncertainty import TestTimeAugmentation, parse_uncertainty
+from breastcam.evaluate.uncertainty import parse_uncertainty, sampler
 from breastcam.runs import Run, files
 
 
@@ -54,7 +54,8 @@ def predict_run(
     The probabilities are those the run serves: calibrated when ``breastcam calibrate`` fitted
     it, unless ``calibrated=False`` (the network's own, which calibration is fitted on).
     ``uncertainty="tta:K"`` adds the mean over K test-time views (``tta_prob_<class>``) and its
-    entropy (``tta_uncertainty``) beside them (:mod:`breastcam.evaluate.uncertainty`).
+    entropy (``tta_uncertainty``) beside them; ``"mc:K"`` the mean over K dropout draws
+    (``mc_prob_<class>``, ``mc_uncertainty``) (:mod:`breastcam.evaluate.uncertainty`).
 
     The files are decoded and resized by the tf.data pipeline (uint8, as in training); the
     run's :class:`~breastcam.runs.TrainedModel` applies its stain normaliser, preprocessing and
@@ -84,12 +85,13 @@ def predict_run(
         num_classes=len(trained.class_names),
     )
     kind, k = parse_uncertainty(uncertainty)
-    tta = None
-    if kind == "tta":  # one pass: view 0 of each image is the single-view prediction
-        tta = TestTimeAugmentation(trained, k, run.data.get("augmentation"), seed=int(run.config.get("seed") or 0))
-        mean, y_true = predict_dataset(tta, dataset)
-        y_prob = np.concatenate(tta.single, axis=0)
-        y_raw = np.concatenate(tta.single_raw, axis=0)
+    samples = None
+    if kind != "none":  # one pass per batch: K samples of every image beside its single prediction
+        samples = sampler(kind, trained, k, run.data.get("augmentation"),
+                          seed=int(run.config.get("seed") or 0))
+        mean, y_true = predict_dataset(samples, dataset)
+        y_prob = np.concatenate(samples.single, axis=0)
+        y_raw = np.concatenate(samples.single_raw, axis=0)
     else:  # the network's own probabilities, then the run's calibration (what is served)
         y_raw, y_true = predict_dataset(trained.uncalibrated(), dataset)
         y_prob = np.asarray(trained.calibrate(y_raw), np.float64) if trained.calibration else y_raw
@@ -98,11 +100,11 @@ def predict_run(
     frame = predictions_frame(rows, y_prob, trained.class_names)
     if trained.calibration:
         frame.attrs["raw_prob"] = y_raw  # the uncalibrated probabilities: "before" measures
-    if tta is not None:
+    if samples is not None:
         from breastcam.evaluate.trust import entropy
 
         for i, name in enumerate(trained.class_names):
-            frame[f"tta_prob_{name}"] = mean[:, i]
-        frame["tta_uncertainty"] = entropy(mean)
-        frame.attrs["tta"] = {"k": k, "recipe": tta.recipe}
+            frame[f"{kind}_prob_{name}"] = mean[:, i]
+        frame[f"{kind}_uncertainty"] = entropy(mean)
+        frame.attrs[kind] = {"k": k, **({"recipe": samples.recipe} if samples.recipe else {})}
     return frame, trained.network

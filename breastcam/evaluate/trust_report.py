@@ -87,11 +87,12 @@ def _bootstrap(measures, y_true, served, raw, n: int, seed: int) -> dict:
             for name, v in draws.items()}
 
 
-def tta_metrics(frame: pd.DataFrame, *, ece_bins: int = 15) -> dict:
-    """Accuracy, ECE, NLL, AURC and E-AURC of the test-time-augmentation mean (``tta_prob_*``)."""
+def sample_metrics(frame: pd.DataFrame, kind: str = "tta", *, ece_bins: int = 15) -> dict:
+    """Accuracy, ECE, NLL, AURC and E-AURC of the mean over test-time samples (``<kind>_prob_*``:
+    ``tta`` views or ``mc`` dropout draws)."""
     y_true, _, names = read_predictions(frame)
-    mean = frame[[f"tta_prob_{n}" for n in names]].to_numpy(dtype=np.float64)
+    mean = frame[[f"{kind}_prob_{n}" for n in names]].to_numpy(dtype=np.float64)
     return {"accuracy": float((mean.argmax(1) == y_true).mean()),
             "ece": expected_calibration_error(y_true, mean, ece_bins), "nll": trust.nll(y_true, mean),
             "aurc": trust.aurc(y_true, mean), "e_aurc": trust.e_aurc(y_true, mean),
-            "mean_uncertainty": float(frame["tta_uncertainty"].mean())}
+            "mean_uncertainty": float(frame[f"{kind}_uncertainty"].mean())}

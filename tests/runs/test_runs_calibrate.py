@@ -107,6 +107,27 @@ def test_evaluate_with_test_time_augmentation(run_and_rows, capsys):
     assert np.abs(tta - frame[PROBS].to_numpy()).max() > 0  # the views differ from the image alone
     block = json.loads((run_dir / "metrics.json").read_text())["trust"]["tta"]
     assert block["k"] == 4 and block["recipe"] == "dala" and 0 <= block["accuracy"] <= 1
-    for bad, words in (("tta:1", "at least 2"), ("mc:8", "MC dropout"), ("tta:x", "whole number")):
+    for bad, words in (("tta:1", "at least 2"), ("mc:1", "at least 2"), ("mc:x", "whole number"),
+                       ("tta:x", "whole number"), ("ensemble:3", "mc:K")):
         assert main(["evaluate", str(run_dir), "--uncertainty", bad]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_evaluate_with_mc_dropout(run_and_rows):
+    """tinycnn has BatchNorm and a 0.25 head dropout: the K draws differ, the single pass is the
+    ordinary prediction (dropout off, BN in inference mode) and evaluating twice gives the same
+    draws (seeded)."""
+    run_dir, rows, _ = run_and_rows
+    assert main(["evaluate", str(run_dir), "--n-bootstrap", "0", "--no-figures"]) == 0
+    plain = pd.read_csv(run_dir / "predictions.csv")[PROBS].to_numpy()
+    assert main(["evaluate", str(run_dir), "--uncertainty", "mc:8", "--n-bootstrap", "0", "--no-figures"]) == 0
+    frame = pd.read_csv(run_dir / "predictions.csv")
+    np.testing.assert_allclose(frame[PROBS].to_numpy(), plain, atol=1e-5)
+    mc = frame[["mc_prob_benign", "mc_prob_malignant"]].to_numpy()
+    np.testing.assert_allclose(mc.sum(1), 1.0, atol=1e-5)
+    assert np.abs(mc - plain).max() > 1e-4  # the draws are not the ordinary pass
+    block = json.loads((run_dir / "metrics.json").read_text())["trust"]["mc"]
+    assert block["k"] == 8 and "recipe" not in block and block["mean_uncertainty"] >= 0
+    assert main(["evaluate", str(run_dir), "--uncertainty", "mc:8", "--n-bootstrap", "0", "--no-figures"]) == 0
+    again = pd.read_csv(run_dir / "predictions.csv")[["mc_prob_benign", "mc_prob_malignant"]].to_numpy()
+    np.testing.assert_allclose(again, mc, atol=1e-6)

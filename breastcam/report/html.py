@@ -58,6 +58,12 @@ _DEVIATION_COLUMNS = {"what": "what", "paper": "the paper says", "section": "whe
                       "reason": "why", "source": "set in"}
 
 
+ENSEMBLE_TEXT = (
+    "The runs of a row that differ only by seed predicted the same test images: their probabilities "
+    "averaged image by image (a deep ensemble, Lakshminarayanan et al. 2017), beside the members' "
+    "mean of each measure. The ensemble's entropy splits into the members' mean entropy (aleatoric) "
+    "and their disagreement, the mutual information (epistemic), in nats, averaged over the images."
+)
 TRUST_TEXT = (
     "breastcam's extension, beyond the papers: each run's temperature (Guo et al. 2017) and "
     "split-conformal threshold (LAC, alpha 0.1; Angelopoulos & Bates) are fitted on disjoint halves "
@@ -214,6 +220,7 @@ def write_report(
     notes: Sequence[str] = (),
     trust: pd.DataFrame | None = None,
     beside: Sequence[tuple[str, pd.DataFrame | None, str]] = (),
+    ensembles: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``index.html`` and ``report.md`` of one experiment into ``out_dir``; returns the HTML path.
 
@@ -221,7 +228,8 @@ def write_report(
     DataFrame renders). ``figures`` are ``(caption, image path)`` pairs. ``deviations`` are the
     ways the run differs from the paper's protocol (shown before the results); ``notes`` anything
     else worth saying. ``manifest_sha256`` maps each data manifest / split file to its hash.
-    ``beside`` holds ``(title, rows or None, text)`` of extensions shown beside the paper.
+    ``beside`` holds ``(title, rows or None, text)`` of extensions shown beside the paper;
+    ``ensembles`` the deep-ensemble rows of runs that share a test set.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,6 +269,10 @@ def write_report(
     if trust is not None and len(trust):
         trust_parts = ["<h2>Trust in the prediction</h2>", f"<p>{esc(TRUST_TEXT)}</p>",
                        table_html(trust)]
+    if ensembles is not None and len(ensembles):
+        if not trust_parts:
+            trust_parts = ["<h2>Trust in the prediction</h2>"]
+        trust_parts += ["<h3>Deep ensembles</h3>", f"<p>{esc(ENSEMBLE_TEXT)}</p>", table_html(ensembles)]
     parts.append("<h2>Published vs reproduced</h2>")
     if not len(shown):
         parts.append("<p>No rows.</p>")
@@ -307,6 +319,9 @@ def write_report(
             md += [to_markdown(rows), ""]
     if trust is not None and len(trust):
         md += ["## Trust in the prediction", "", TRUST_TEXT, "", to_markdown(trust)]
+    if ensembles is not None and len(ensembles):
+        md += ([] if trust is not None and len(trust) else ["## Trust in the prediction"])
+        md += ["", "### Deep ensembles", "", ENSEMBLE_TEXT, "", to_markdown(ensembles)]
     if placed:
         md += ["## Figures", ""]
         for caption, _, rel in placed:

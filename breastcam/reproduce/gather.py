@@ -96,7 +96,7 @@ def report_study(folder: str | Path, *, log: Callable[[str], None] = print
         folder, experiment=exp, reproduced=reproduced,
         figures=report.run_figures(groups, outcome.aggregates), config=study["report_config"],
         hashes=outcome.hashes, deviations=study["deviations"], notes=notes, failures=failures,
-        trust=report.trust_table(groups),
+        trust=report.trust_table(groups), ensembles=report.ensemble_table(groups, folder, notes),
     )
     summary = {"runs": len(study["runs"]), "failed": len(failures), "report": str(html)}
     (folder / "status.json").write_text(json.dumps(summary, indent=2))

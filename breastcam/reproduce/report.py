@@ -106,6 +106,47 @@ def trust_table(groups: Mapping[tuple[str, str, str], Sequence[Path]]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def ensemble_table(groups: Mapping[tuple[str, str, str], Sequence[Path]], folder: Path,
+                   notes: list[str]) -> pd.DataFrame:
+    """One row per (subset, protocol, model) with two or more runs on the same test images (seeds):
+    the deep ensemble of their served probabilities (:mod:`breastcam.evaluate.ensemble`) beside
+    the members' mean. Its predictions go to ``<folder>/ensembles/<subset>-<protocol>-<model>.csv``;
+    runs on different test images (folds) get a note instead."""
+    from breastcam.errors import DataError
+    from breastcam.evaluate.ensemble import ensemble_frame, ensemble_metrics
+
+    rows = []
+    for (subset, protocol, model), dirs in groups.items():
+        found = [Path(d) for d in dirs if (Path(d) / "predictions.csv").is_file()]
+        if len(found) < 2:
+            continue
+        members = [pd.read_csv(d / "predictions.csv") for d in found]
+        try:
+            frame = ensemble_frame(members, [str(d) for d in found])
+        except DataError as err:
+            notes.append(f"{subset} / {protocol} / {model}: no deep ensemble: {err}")
+            continue
+        out = Path(folder) / "ensembles" / f"{subset}-{protocol}-{model}.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out, index=False, lineterminator="\n")
+        m = ensemble_metrics(frame, members)
+
+        def ci(k):
+            lo, hi = m["ci"][k]
+            return f"{m[k]:.4f} [{lo:.4f}, {hi:.4f}]"
+
+        rows.append({
+            "subset": subset, "protocol": protocol, "model": model, "members": m["members"],
+            "accuracy": ci("accuracy"), "accuracy (members' mean)": f"{m['members_mean']['accuracy']:.4f}",
+            "ECE": ci("ece"), "ECE (members' mean)": f"{m['members_mean']['ece']:.4f}",
+            "NLL": ci("nll"), "NLL (members' mean)": f"{m['members_mean']['nll']:.4f}",
+            "AURC": ci("aurc"), "AURC (members' mean)": f"{m['members_mean']['aurc']:.4f}",
+            "epistemic (nats)": f"{m['epistemic']:.4f}", "aleatoric (nats)": f"{m['aleatoric']:.4f}",
+            "predictions": str(out.relative_to(folder)),
+        })
+    return pd.DataFrame(rows)
+
+
 def run_figures(groups: Mapping[tuple[str, str, str], Sequence[Path]],
                 aggregates: Mapping[tuple[str, str, str], Path]) -> list[tuple[str, Path]]:
     """Confusion matrix, ROC and training curves per (subset, protocol, model)."""
@@ -167,6 +208,7 @@ def assemble(
     failures: Sequence[tuple[str, str]] = (),
     published: pd.DataFrame | None = None,
     trust: pd.DataFrame | None = None,
+    ensembles: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``reproduced.csv``, ``comparison.csv`` and the report; returns ``index.html``."""
     notes = list(notes)
@@ -183,5 +225,6 @@ def assemble(
         out_dir, title=f"{experiment['name']}: {experiment['title']}", experiment=experiment,
         comparison=table, figures=list(figures), config=config or {}, manifest_sha256=hashes or {},
         versions=package_versions(), deviations=list(dict.fromkeys(devs)),
-        notes=list(dict.fromkeys(notes)), trust=trust, beside=beside(experiment, out_dir),
+        notes=list(dict.fromkeys(notes)), trust=trust, ensembles=ensembles,
+        beside=beside(experiment, out_dir),
     )

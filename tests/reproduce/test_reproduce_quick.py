@@ -70,7 +70,7 @@ def test_reproduce_cli_reuses_finished_runs(breakhis_report, breakhis_root, caps
 
 
 def test_reproduce_quick_modres_mias(mias_root, quick_reports):
-    html = reproduce("modres-mias", mias_root, quick=True, out_dir=quick_reports,
+    html = reproduce("modres-mias", mias_root, quick=True, out_dir=quick_reports, seeds=[0, 1],
                      models=["resnet50_frozen10"], protocols=["modres"], log=lambda _: None)
     exp_dir = quick_reports / "modres-mias"
     text = html.read_text()
@@ -90,3 +90,7 @@ def test_reproduce_quick_modres_mias(mias_root, quick_reports):
     run_dir = next((exp_dir / "runs").rglob("calibration.json")).parent
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["trust"]["temperature"] > 0 and "ece_before" in metrics["trust"]
+    # two seeds on one split: their deep ensemble, with its predictions beside the report
+    assert "<h3>Deep ensembles</h3>" in text and "epistemic (nats)" in text
+    ensemble = pd.read_csv(exp_dir / "ensembles" / "all-modres-resnet50_frozen10.csv")
+    assert (ensemble["members"] == 2).all() and (ensemble["epistemic"] >= 0).all()

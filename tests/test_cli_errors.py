@@ -245,6 +245,13 @@ def case_unknown_model_option(root, manifest):
             ["mobilenetv2", "takes no option(s) ['attention_stage']"])
 
 
+def case_mc_dropout_without_dropout(root, manifest):
+    """MobileNetV2 with breastcam's default head has no dropout: nothing for MC dropout to sample."""
+    assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0
+    return (["evaluate", str(root / "run"), "--uncertainty", "mc:8", "--n-bootstrap", "0"], 2,
+            ["has no Dropout layer", "tta:K"])
+
+
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 

@@ -444,7 +444,10 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=int, default=2, help="for a registry NAME (default 2)")
     p.add_argument("--input-size", type=int, default=None, help="for a registry NAME: square input side")
     p.add_argument("--weights", default=None, help="for a registry NAME: weights file or 'imagenet'")
-    p.add_argument("--layer", default=None, help="CAM layer (default: the model's registered CAM layer)")
+    p.add_argument("--layer", default="auto",
+                   help="CAM layer: auto (default: the last spatial layer the class score depends on; "
+                        "nested models searched as outer/inner, ViT/DINOv2 tokens laid out as their grid) "
+                        "or a layer name")
     p.add_argument("--preprocessing", default=None,
                    help="for a .keras file of your own (default: the run's, else the registry's for the model)")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")

@@ -4,7 +4,7 @@ Parametrised over ``models.names()`` read at collection time: a model joins by r
 Each model is built small (its registry ``small`` configuration: 64 px for the CNNs, a one-layer
 transformer of the same structure), fitted one step on real BreakHis images, saved as
 ``best.keras`` in a minimal run directory, and explained with Grad-CAM on its registered CAM
-layer. Then ONE fresh Python process for all the selected models (it first checks that nothing
+layer (found by `--layer auto`, checked equal to the registered one). Then ONE fresh Python process for all the selected models (it first checks that nothing
 has registered breastcam's custom layers, so the first load proves ``load_model`` registers them;
 one process instead of one per model saves a TensorFlow start-up per model) predicts each run
 through the run-directory path (``breastcam.evaluate.rundir.predict_run``, which loads the model
@@ -59,6 +59,8 @@ FRESH = textwrap.dedent(
             assert main(["export", job["run_dir"], "--out", job["savedmodel"]]) == 0, "export failed"
             assert main(["predict", job["savedmodel"], *job["images"], "--out", job["pred_dir"]]) == 0, "predict failed"
             assert main(["predict", job["run_dir"], *job["images"], "--out", job["pred_run"]]) == 0, "predict RUN failed"
+            assert main(["explain", "--model", job["run_dir"], "--images", *job["images"][:2], "--layer", "auto",
+                         "--method", "gradcam", "--out", job["explain_dir"], "--quiet"]) == 0, "explain failed"
         except BaseException:
             errors[job["name"]] = traceback.format_exc()
     open(sys.argv[2], "w").write(json.dumps(errors))
@@ -134,14 +136,16 @@ def _in_process(name, root, rows, tmp_path):
     model.fit(x, rows["label_index"].to_numpy(), batch_size=len(x), epochs=1, verbose=0)
     expected = model.predict(x, verbose=0)
 
-    maps = get_cam("gradcam", model)(x)
+    cam = get_cam("gradcam", model, "auto")
+    assert cam.layer == spec.cam_layer  # the search finds the layer the registry names (the papers')
+    maps = cam(x)
     assert maps.shape == (len(x), *shape[:2])
     assert np.isfinite(maps).all() and maps.min() >= 0.0 and maps.max() <= 1.0
 
     run_dir = _run_dir(tmp_path, model, name, shape, root, rows, spec.preprocessing)
     job = {"name": name, "run_dir": str(run_dir), "savedmodel": str(tmp_path / "savedmodel"),
            "pred_dir": str(tmp_path / "pred"), "run_csv": str(tmp_path / "run_predictions.csv"),
-           "pred_run": str(tmp_path / "pred_run"),
+           "pred_run": str(tmp_path / "pred_run"), "explain_dir": str(tmp_path / "explain"),
            "images": [str(root / p) for p in rows["path"]]}
     note = (f"{name}: {shape[0]} px, {model.count_params():,} parameters, {time.perf_counter() - t0:.1f} s wall, "
             f"CPU {_cpu_seconds() - cpu0:.1f} s in-process")
@@ -197,4 +201,6 @@ def test_every_model_saves_reloads_explains_exports_and_predicts(name, every_mod
     np.testing.assert_allclose(via_run_dir[probs].to_numpy(), via_run[probs].to_numpy(), atol=ATOL)
     with open(os.path.join(job["savedmodel"], "breastcam.json")) as f:
         assert json.load(f)["model_name"] == name
+    # explained through the CLI with --layer auto: an overlay per image
+    assert len([f for f in os.listdir(job["explain_dir"]) if f.endswith("_overlay.png")]) == 2
     print("\n" + note)

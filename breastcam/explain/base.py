@@ -23,57 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.errors import ConfigError
+from breastcam.explain.layers import AUTO, as_map, auto_layer, cam_tensor, trace
 
 # A map whose range is below this fraction of its magnitude is constant up to float noise.
 _CONSTANT_RTOL = 1e-6
-
-
-def find_layer_name(model: keras.Model, layer: str | None) -> str:
-    """The CAM layer to use: ``layer`` if given, else the registry's, else the last 4-D output.
-
-    The registry (``breastcam.models.cam_layer``) knows breastcam's models by ``model.name``;
-    any other model falls back to the last layer with a 4-D output (a spatial feature map).
-    """
-    if layer is not None:
-        return layer
-    try:
-        from breastcam.models import cam_layer
-
-        return cam_layer(model)
-    except (ValueError, KeyError):  # not a registered model (a broken registry raises)
-        pass
-    for candidate in reversed(model.layers):
-        try:
-            shape = candidate.output.shape
-        except (AttributeError, ValueError):  # nested or shared layers have no single output
-            continue
-        if len(shape) == 4:
-            return candidate.name
-    raise ConfigError(
-        f"model {model.name!r} has no layer with a 4-D output to use as the CAM layer; "
-        "pass layer=<name of a (batch, height, width, channels) layer>"
-    )
-
-
-def layer_tensors(model: keras.Model) -> tuple[keras.KerasTensor, dict, dict]:
-    """``(input, {layer: its input}, {layer: its output})`` on ONE path through ``model``.
-
-    A ``Sequential`` model loaded from a file has called each layer more than once (when built
-    and when its functional graph was made), so ``layer.output`` and the next layer's
-    ``layer.input`` can belong to two different calls: a probe built from them has no path from
-    the CAM layer to the class score (the gradient is None). Calling the layers afresh on one new
-    input gives tensors that are connected. Functional models keep their own tensors.
-    """
-    if not isinstance(model, keras.Sequential):
-        return model.inputs[0], {}, {}
-    first = model.inputs[0]
-    x = inp = keras.Input(shape=tuple(first.shape[1:]), dtype=first.dtype)
-    ins, outs = {}, {}
-    for layer in model.layers:
-        ins[layer.name] = x
-        x = layer(x)
-        outs[layer.name] = x
-    return inp, ins, outs
 
 
 def class_score_head(model: keras.Model, inputs_of: dict | None = None, outputs_of: dict | None = None
@@ -169,26 +122,18 @@ class BaseCAM:
     name = "base"
     uses_gradients = True
 
-    def __init__(self, model: keras.Model, layer: str | None = None, *, batch_size: int = 32):
+    def __init__(self, model: keras.Model, layer: str | None = AUTO, *, batch_size: int = 32):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         self.model = model
         self.batch_size = batch_size
-        self.layer = find_layer_name(model, layer)
-        probe_input, inputs_of, outputs_of = layer_tensors(model)
-        try:
-            cam_output = outputs_of[self.layer] if self.layer in outputs_of else model.get_layer(self.layer).output
-        except ValueError:
-            raise ConfigError(f"model {model.name!r} has no layer named {self.layer!r}") from None
-        if len(cam_output.shape) != 4:
-            raise ConfigError(
-                f"CAM layer {self.layer!r} of model {model.name!r} has output shape "
-                f"{tuple(cam_output.shape)}; CAM methods need a 4-D (batch, height, width, "
-                "channels) map (transformers: use the token-grid layer)"
-            )
         if len(model.inputs) != 1:
             raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM methods need one")
-        head_input, self._head = class_score_head(model, inputs_of, outputs_of)
+        traced = trace(model)
+        head_input, self._head = class_score_head(model, traced.ins, traced.outs)
+        self.layer = auto_layer(model, traced, head_input, self._head) if layer in (None, AUTO) else layer
+        cam_output, self._grid = cam_tensor(traced, self.layer, tuple(int(v) for v in traced.input.shape[1:3]))
+        probe_input = traced.input
         self.probe = keras.Model(probe_input, [cam_output, head_input], name=f"{model.name}_cam_probe")
         in_shape = tuple(model.inputs[0].shape[1:])
         self._input_spec = tf.TensorSpec((None, *in_shape), tf.float32)
@@ -216,13 +161,18 @@ class BaseCAM:
     def forward(self, x: tf.Tensor, *, cast: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """Activations of the CAM layer and class logits (float32) for a batch.
 
-        ``cast=False`` returns the activations in the model's compute dtype (bfloat16/float16
-        under mixed precision): the tensor a gradient must be taken against, since the float32
-        copy is not on the path to the logits.
+        ``cast=False`` returns the layer's own tensor: in the model's compute dtype (bfloat16 /
+        float16 under mixed precision) and, for a token sequence, not yet laid out as its grid —
+        the tensor a gradient must be taken against, since a cast or reshaped copy is not on the
+        path to the logits (:meth:`as_map` lays it out).
         """
         acts, head_in = self.probe(x, training=False)
         logits = tf.cast(self._head(head_in), tf.float32)
-        return (tf.cast(acts, tf.float32) if cast else acts), logits
+        return (self.as_map(tf.cast(acts, tf.float32)) if cast else acts), logits
+
+    def as_map(self, tensor: tf.Tensor) -> tf.Tensor:
+        """Activations or gradients of the CAM layer as a ``[B, h, w, C]`` map."""
+        return as_map(tensor, self._grid)
 
     @staticmethod
     def resolve_targets(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
@@ -240,8 +190,8 @@ class BaseCAM:
                 acts, logits = self.forward(x, cast=False)
                 targets = self.resolve_targets(logits, targets)
                 score = tf.gather(logits, targets, axis=1, batch_dims=1)
-            grads = tf.cast(tape.gradient(score, acts), tf.float32)
-            acts = tf.cast(acts, tf.float32)
+            grads = self.as_map(tf.cast(tape.gradient(score, acts), tf.float32))
+            acts = self.as_map(tf.cast(acts, tf.float32))
         else:
             acts, logits = self.forward(x)
             targets = self.resolve_targets(logits, targets)

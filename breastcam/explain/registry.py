@@ -1,4 +1,4 @@
-"""CAM methods by name: ``get_cam(method, model, layer=None, **params)``."""
+"""CAM methods by name: ``get_cam(method, model, layer="auto", **params)``."""
 
 from __future__ import annotations
 
@@ -49,11 +49,11 @@ def canonical_method(method: str) -> str:
     return key
 
 
-def get_cam(method: str, model: keras.Model, layer: str | None = None, **params) -> BaseCAM:
+def get_cam(method: str, model: keras.Model, layer: str | None = "auto", **params) -> BaseCAM:
     """A ready CAM object: ``get_cam("dtgradcam", model)(images) -> [B, H, W]`` maps in [0, 1].
 
-    ``layer`` defaults to the registry's CAM layer for breastcam models (by ``model.name``), else
-    the last layer with a 4-D output. ``params`` go to the method (``batch_size`` for all;
+    ``layer`` defaults to ``"auto"``: the last spatial layer the class score depends on
+    (:mod:`breastcam.explain.layers`; for every registered model it is the registry's CAM layer). ``params`` go to the method (``batch_size`` for all;
     ``top_k``, ``baseline``, ``score`` for Score-CAM; ``version``, ``n_samples``, ``sigma``,
     ``kernel_size``, ``seed`` for DT Grad-CAM).
     """

@@ -215,7 +215,7 @@ def explain_files(
         if method.model is not model:
             raise UsageError(f"the CAM object explains model {method.model.name!r}, not {model.name!r}: "
                              "make it with get_cam(method, model)")
-        if layer is not None or params:
+        if layer not in (None, "auto") or params:
             raise UsageError(f"layer= and method parameters ({sorted(params)}) belong to get_cam(...) "
                              "when explain_files is given a ready CAM object")
         cam, method = method, method.name

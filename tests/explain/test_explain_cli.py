@@ -157,3 +157,24 @@ def test_a_users_own_sequential_model_is_explained_with_its_preprocessing_only(t
     assert main(["explain", "--model", str(tmp_path / "user.keras"), "--images", str(images[0]),
                  "--out", str(tmp_path / "x"), "--quiet"]) == 1
     assert "--preprocessing" in capsys.readouterr().err
+
+
+def test_a_users_model_around_a_keras_applications_backbone_is_explained_from_the_cli(tmp_path, breakhis_root):
+    """The common way to build a model: a keras.applications base nested in a Sequential, saved with
+    model.save; --layer auto finds the base's last map by its outer/inner name."""
+    import keras
+
+    from breastcam.cli import main
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(input_shape=(64, 64, 3), include_top=False, weights=None)
+    net = keras.Sequential([keras.Input((64, 64, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(2, activation="softmax")])
+    net.save(tmp_path / "user.keras")
+    images = sorted(breakhis_root.rglob("*.png"))[:2]
+    out = tmp_path / "cams"
+    assert main(["explain", "--model", str(tmp_path / "user.keras"), "--images", *map(str, images),
+                 "--preprocessing", "minus_one_one", "--method", "gradcam", "--out", str(out), "--quiet"]) == 0
+    assert len(list(out.glob("*_overlay.png"))) == 2
+    maps = [np.load(p) for p in out.glob("*_gradcam.npy")]
+    assert all(m.shape == (64, 64) and np.isfinite(m).all() for m in maps)

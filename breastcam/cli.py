@@ -453,7 +453,8 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--faithfulness", action="store_true",
-                   help="also measure deletion/insertion areas (2 x --steps extra forward passes per image)")
+                   help="also measure deletion/insertion areas (2 x --steps extra forward passes per image) "
+                        "and ROAD (MoRF / LeRF with noisy linear imputation, 18 more)")
     p.add_argument("--steps", type=int, default=20, help="deletion/insertion steps with --faithfulness (default 20)")
     p.add_argument("--param", nargs="*", default=[], type=_param_value, metavar="KEY=VALUE",
                    help="method parameters, e.g. n_samples=8 sigma=0.1 top_k=64 version=1")
@@ -473,6 +474,38 @@ def _run_explain(args: argparse.Namespace) -> int:
     )
     print(f"explained {len(frame)} images with {args.method}: {args.out}/metrics.csv")
     return 0
+
+def _add_sanity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a run folder or a .keras file (with --preprocessing)")
+    p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders (2-64)")
+    p.add_argument("--method", nargs="+", default=["gradcam", "gradcampp", "dtgradcam"], choices=CAM_METHODS,
+                   metavar="METHOD", help="CAM methods to check: %(choices)s (default gradcam gradcampp dtgradcam)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--steps", type=int, default=5,
+                   help="groups of layers randomised from the top down (default 5: the classifier, then 4)")
+    p.add_argument("--mode", nargs="+", default=["cascading", "independent"], choices=["cascading", "independent"])
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="pass when the upper 95 %% bound of the Spearman correlation with every layer random "
+                        "is below this (default 0.5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layer", default="auto", help="CAM layer (default auto)")
+    p.add_argument("--preprocessing", default=None, help="for a .keras file of your own")
+
+
+def _run_sanity(args: argparse.Namespace) -> int:
+    from breastcam.explain.run import load_model
+    from breastcam.explain.sanity_run import sanity_files
+
+    model = load_model(args.model, preprocessing=args.preprocessing)
+    result = sanity_files(model, args.images, args.method, out_dir=args.out, preprocessing=args.preprocessing,
+                          layer=args.layer, steps=args.steps, modes=args.mode, seed=args.seed,
+                          threshold=args.threshold, log=(lambda _: None))
+    for method, v in result.verdicts.items():
+        print(f"{method}: {'passes' if v['passes'] else 'FAILS'} (Spearman with every layer random "
+              f"{v['spearman']:.3f}, 95 % CI up to {v['spearman_ci_high']:.3f})")
+    print(f"table, figure and verdicts: {args.out}/sanity.md, sanity_strip.png")
+    return 0
+
 
 # --- reproduce / export / demo ---------------------------------------------------------------
 
@@ -698,6 +731,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
     ("compare", "paired tests of two runs on the same test images (McNemar, DeLong)", _add_compare, _run_compare),
     ("aggregate", "mean +- std of repeated runs / folds, curves with error bars", _add_aggregate, _run_aggregate),
     ("explain", "explain images with a CAM method: overlays, maps, metrics.csv", _add_explain, _run_explain),
+    ("sanity", "model-randomisation sanity checks of CAM methods (Adebayo et al. 2018): table, strip, verdicts", _add_sanity, _run_sanity),
     ("reproduce", "rerun a paper's table (experiments/*.yaml): splits, runs, HTML report", _add_reproduce, _run_reproduce),
     ("export", "export a run's model with its model card: SavedModel (with an explain signature), .keras, ONNX, LiteRT", _add_export, _run_export),
     ("predict", "classify (and explain) image files with a run or an exported model", _add_predict, _run_predict),
@@ -779,7 +813,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Commands that import TensorFlow (silenced on import unless --verbose).
 TENSORFLOW_COMMANDS = frozenset(
-    {"demo", "validate", "models", "train", "evaluate", "calibrate", "compare", "aggregate", "explain",
+    {"demo", "validate", "models", "train", "evaluate", "calibrate", "compare", "aggregate", "explain", "sanity",
      "reproduce", "export", "predict"})
 
 

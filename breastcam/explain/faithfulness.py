@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from breastcam.errors import ConfigError
 from breastcam.explain.base import class_score_head, to_batch, to_targets
+from breastcam.explain.layers import trace
 
 _SCORERS: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction]" = (
     weakref.WeakKeyDictionary()
@@ -41,8 +42,9 @@ def _scorer(model: keras.Model):
     """Compiled ``(x, base, ranks, index, counts, insert, targets) -> probabilities`` for ``model``."""
     if model in _SCORERS:
         return _SCORERS[model]
-    head_input, head = class_score_head(model)
-    sub = keras.Model(model.inputs[0], head_input)
+    traced = trace(model)  # one connected graph, also for Sequential and nested models
+    head_input, head = class_score_head(model, traced.ins, traced.outs)
+    sub = keras.Model(traced.input, head_input)
     in_shape = tuple(model.inputs[0].shape[1:])
     images = tf.TensorSpec((None, *in_shape), tf.float32)
 

@@ -3,8 +3,9 @@
 For every image: ``<stem>_overlay.png`` (the map blended over the original image, at the original
 size, RGB), ``<stem>_<method>.npy`` (the raw ``[H, W]`` float32 map at model input resolution) and
 one row of ``metrics.csv``: the class explained and its probability, where a region mask is
-known IoU, Dice, precision, recall and F1, and the deletion / insertion areas when asked for
-(``faithfulness=True``: they cost 2 x ``steps`` forward passes per image).
+known IoU, Dice, precision, recall and F1, and when asked for (``faithfulness=True``) the
+deletion / insertion areas (2 x ``steps`` forward passes per image) and ROAD's MoRF / LeRF means
+and their gap (:mod:`breastcam.explain.road`: 18 imputed copies per image).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from breastcam.data.preflight import bad_files_message, find_bad_files
 from breastcam.errors import ConfigError, DataError, MissingFileError, ModelFileError, UsageError
 from breastcam.explain.base import BaseCAM
 from breastcam.explain.faithfulness import deletion_insertion
+from breastcam.explain.road import road
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
 from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.runs import TrainedModel, load_trained
 
+ROAD_KEYS = ("road_morf", "road_lerf", "road_gap")
 MASK_EXTENSIONS = (".png", ".npy", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".gif")
 MASK_SUFFIXES = ("", "_mask", "_Mask", "-mask")
 
@@ -254,6 +257,9 @@ def explain_files(
                 faith = deletion_insertion(model, x, maps, targets=info["target"], steps=steps,
                                            baseline=faithfulness_baseline, batch_size=max(batch_size, 16))
                 info["deletion_auc"], info["insertion_auc"] = faith["deletion_auc"], faith["insertion_auc"]
+                roads = road(model, x, maps, targets=info["target"], batch_size=max(batch_size, 16))
+                for key in ROAD_KEYS:
+                    info[key] = roads[key]
             while len(in_flight) >= 2:  # bound the memory held by pending writes
                 _wait(in_flight.popleft())
             batch = [pool.submit(write, path, original, maps[i], {key: v[i] for key, v in info.items()})
@@ -300,7 +306,7 @@ def _write_one(path: Path, original: np.ndarray, cam_map: np.ndarray, info: dict
         "predicted": int(np.argmax(probs)),
         "target_probability": float(probs[target]),
     }
-    for key in ("deletion_auc", "insertion_auc", "otsu_threshold"):
+    for key in ("deletion_auc", "insertion_auc", *ROAD_KEYS, "otsu_threshold"):
         if key in info:
             row[key] = float(info[key])
     if masks.given:

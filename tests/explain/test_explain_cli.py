@@ -89,6 +89,9 @@ def test_explain_measures_faithfulness_only_when_asked(tmp_path, breakhis_root, 
     faith = pd.read_csv(tmp_path / "faith" / "metrics.csv")
     assert faith[["deletion_auc", "insertion_auc"]].notna().all().all()
     assert faith[["deletion_auc", "insertion_auc"]].stack().between(0, 1).all()
+    # ROAD beside them: MoRF / LeRF means are probabilities, their gap the difference
+    assert faith[["road_morf", "road_lerf"]].stack().between(0, 1).all()
+    np.testing.assert_allclose(faith["road_gap"], faith["road_lerf"] - faith["road_morf"], atol=1e-6)
     pd.testing.assert_frame_equal(faith[plain.columns], plain, atol=1e-5)
 
 

@@ -1,0 +1,65 @@
+"""``breastcam sanity``: the randomisation checks of :mod:`breastcam.explain.sanity` on image files.
+
+Writes ``sanity.csv`` (method, mode, step, layers, measure, mean, CI), ``sanity.md`` (verdicts and
+table), ``sanity.json`` (verdicts, steps, settings) and ``sanity_strip.png`` (the randomisation
+strip of the first image) into ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from breastcam.data.preflight import bad_files_message, find_bad_files
+from breastcam.errors import DataError
+from breastcam.explain import sanity
+from breastcam.explain.registry import canonical_method, get_cam
+from breastcam.explain.run import as_trained, expand_image_paths
+
+MAX_IMAGES = 64  # every step explains every image with every method: keep it a check, not a study
+
+
+def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Sequence[str], *,
+                 out_dir: str | os.PathLike, preprocessing: str | None = None, layer: str | None = "auto",
+                 steps: int = 5, modes: Sequence[str] = sanity.MODES, seed: int = 0,
+                 threshold: float = 0.5, n_bootstrap: int = 1000, log=print) -> sanity.SanityResult:
+    """Check ``methods`` on the images ``paths`` (files or folders) for ``model`` (a run, a
+    ``.keras`` file or a TrainedModel); returns the result and writes its files."""
+    trained = as_trained(model, preprocessing)
+    files = expand_image_paths(paths)
+    bad = find_bad_files([str(f) for f in files])
+    if bad:
+        raise DataError(bad_files_message(bad, len(files), "the images to check"))
+    if len(files) > MAX_IMAGES:
+        raise DataError(f"{len(files)} images: the sanity check explains every image {len(modes)} x "
+                        f"{steps} times per method; give at most {MAX_IMAGES} (a CI over 16-32 images "
+                        "is usually tight enough)")
+    if len(files) < 2:
+        raise DataError("give at least 2 images: the check reports a confidence interval over them")
+    from breastcam.data.decode import read_image
+    from breastcam.data.pipeline import resize_image
+
+    x = trained.prepare(tf.stack([resize_image(tf.constant(read_image(f)), trained.image_size)
+                                  for f in files])).numpy()
+    names = [canonical_method(m) for m in dict.fromkeys(methods)]
+    cams = {m: get_cam(m, trained.network, layer) for m in names}
+    result = sanity.sanity_check(trained.network, x, cams, steps=steps, modes=modes, seed=seed,
+                                 threshold=threshold, n_bootstrap=n_bootstrap, progress=log)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "sanity.csv", index=False, lineterminator="\n")
+    (out / "sanity.md").write_text(sanity.markdown(result), encoding="utf-8")
+    layers = {m: cam.layer for m, cam in cams.items()}
+    (out / "sanity.json").write_text(json.dumps({
+        "verdicts": result.verdicts, "steps": result.steps, "threshold": threshold, "modes": list(modes),
+        "seed": seed, "images": [str(f) for f in files], "cam_layers": layers,
+        "model": trained.network.name}, indent=2, default=float))
+    shown = np.asarray(tf.cast(tf.stack([resize_image(tf.constant(read_image(files[0])), trained.image_size)]),
+                               tf.float32))[0]
+    sanity.strip_figure(result, shown, out / "sanity_strip.png")
+    return result

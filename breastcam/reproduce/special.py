@@ -220,6 +220,8 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics
+    from breastcam.explain.road import road
+    from breastcam.explain.stability import oriented, rank_stability
     from breastcam.report.cam_grid import cam_grid
 
     cfg = dict(exp.get("explain") or {})
@@ -251,6 +253,11 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     max_images = int((exp["quick"].get("max_images") if quick else None) or cfg.get("max_images") or 64)
     by = plan.report_by or (exp.get("subsets") or {}).get("by")
     rows, grid_images, grid_maps, grid_labels = [], [], {m: [] for m in methods}, []
+    # faithfulness settings whose ranking of the methods is compared (Kendall's tau)
+    settings = {"deletion (10 steps, zero)": "deletion_auc", "deletion (20 steps, zero)": "deletion_auc",
+                "deletion (10 steps, blur)": "deletion_auc", "insertion (10 steps, zero)": "insertion_auc",
+                "ROAD MoRF": "road_morf", "ROAD LeRF": "road_lerf"}
+    setting_scores: dict[str, dict[str, list[float]]] = {m: {k: [] for k in settings} for m in methods}
     for (subset, protocol, model), dirs in outcome.groups.items():
         run_dir = dirs[0]
         trained = Run.open(run_dir).trained_model()  # the evaluated model, its pipeline included
@@ -264,8 +271,23 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
             cam = get_cam(method, net, cfg.get("layer"), **dict(params.get(method) or {}))
             maps = cam(x)
             faith = deletion_insertion(net, x, maps, targets=cam.last_targets_, steps=10)
+            roads = road(net, x, maps, targets=cam.last_targets_)
             frame = pd.DataFrame({"deletion_auc": faith["deletion_auc"],
-                                  "insertion_auc": faith["insertion_auc"]})
+                                  "insertion_auc": faith["insertion_auc"],
+                                  "road_morf": roads["road_morf"], "road_lerf": roads["road_lerf"]})
+            other = {
+                "deletion (20 steps, zero)": deletion_insertion(net, x, maps, targets=cam.last_targets_,
+                                                                steps=20)["deletion_auc"],
+                "deletion (10 steps, blur)": deletion_insertion(net, x, maps, targets=cam.last_targets_,
+                                                                steps=10, baseline="blur")["deletion_auc"],
+            }
+            kept = setting_scores[method]
+            kept["deletion (10 steps, zero)"] += list(faith["deletion_auc"])
+            kept["insertion (10 steps, zero)"] += list(faith["insertion_auc"])
+            kept["ROAD MoRF"] += list(roads["road_morf"])
+            kept["ROAD LeRF"] += list(roads["road_lerf"])
+            for name, values in other.items():
+                kept[name] += list(values)
             if masks is not None:
                 thr = 0.0 if method == "dtgradcam" else cfg.get("threshold", "otsu")
                 scores = [mask_metrics(m, k, thr) if k is not None and np.any(k) else {}
@@ -273,7 +295,8 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                 frame = pd.concat([frame, pd.DataFrame(scores)], axis=1)
             frame[by or "subset"] = test[by].map(planning.subset_text) if by else subset
             for value, part in frame.groupby(by or "subset"):
-                for metric in ("iou", "dice", "recall", "f1", "deletion_auc", "insertion_auc"):
+                for metric in ("iou", "dice", "recall", "f1", "deletion_auc", "insertion_auc", "road_morf",
+                               "road_lerf"):
                     if metric in part and part[metric].notna().any():
                         rows.append(_row(exp, value, metric, part[metric].mean(), model=method,
                                          protocol=protocol))
@@ -297,6 +320,18 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                           "paper does not say where its masks came from): mask metrics are "
                           "empty; deletion / insertion areas are reported instead. Give "
                           "explain.masks (a mask folder) or run on mini-MIAS (lesion circles)")
+    means = pd.DataFrame({m: {k: float(np.mean(v)) if v else np.nan for k, v in per.items()}
+                          for m, per in setting_scores.items()}).T
+    if len(means):
+        out.mkdir(parents=True, exist_ok=True)
+        means.rename_axis("method").to_csv(out / "faithfulness_settings.csv", lineterminator="\n")
+        taus = rank_stability(oriented(means, settings))
+        taus.to_csv(out / "rank_stability.csv", index=False, lineterminator="\n")
+        if len(methods) > 1:
+            plan.notes.append(
+                "rank stability of the CAM methods across faithfulness settings (Kendall's tau of their "
+                "rankings, higher score = better; rank_stability.csv): " + "; ".join(
+                    f"{r.setting_a} vs {r.setting_b}: {r.tau:.2f}" for r in taus.itertuples()))
     figures += report.run_figures(outcome.groups, {})
     return report.assemble(out, experiment=exp, reproduced=pd.DataFrame(rows), figures=figures,
                            config={"experiment": _plain_exp(exp), "quick": quick},

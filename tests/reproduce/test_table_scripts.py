@@ -168,6 +168,10 @@ def test_scripts_run_in_quick_mode(experiment, data_roots, quick_reports, capsys
     assert not status.is_file() or json.loads(status.read_text()).get("failed", 0) == 0
     check_counts(experiment, tables, root, quick_reports / experiment)
     trained = pd.read_csv(quick_reports / experiment / "reproduced.csv")
+    if experiment == "dala-cam":  # ROAD beside deletion / insertion, and the methods' rank stability
+        assert {"road_morf", "road_lerf"} <= set(trained["metric"])
+        taus = pd.read_csv(quick_reports / experiment / "rank_stability.csv")
+        assert len(taus) == 15 and taus["tau"].dropna().between(-1, 1).all()  # 6 settings, pairs
     if experiment not in ("dala-data", "dala-params", "dala-cam"):
         accuracy = trained[trained["metric"] == "accuracy"]["value"]
         assert len(accuracy) and accuracy.between(0, 1).all()

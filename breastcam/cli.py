@@ -435,8 +435,11 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
                    help="a run folder, a .keras file, or a registered model NAME (built with --weights, "
                    "default random)")
     p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders")
-    p.add_argument("--method", default="dtgradcam",
-                   choices=CAM_METHODS, metavar="METHOD", help="CAM method: %(choices)s (default dtgradcam)")
+    p.add_argument("--method", nargs="+", default=["dtgradcam"], choices=CAM_METHODS, metavar="METHOD",
+                   help="CAM method(s): %(choices)s (default dtgradcam); several write one folder each")
+    p.add_argument("--html", action="store_true",
+                   help="also write viewer.html: every image and method in one offline page (method "
+                        "switch, class toggle, opacity, boxes, known regions, probabilities)")
     p.add_argument("--masks", default=None, metavar="DIR",
                    help="region masks: a folder of <stem>[_mask].png|.npy files, or a mini-MIAS folder "
                    "holding Info.txt (lesion circles)")
@@ -462,18 +465,38 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    from breastcam.explain.run import explain_files, load_model
+    from pathlib import Path
+
+    from breastcam.explain.run import as_trained, expand_image_paths, explain_files, load_model, method_params
 
     model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
                        weights=args.weights, preprocessing=args.preprocessing)
-    frame = explain_files(
-        model, args.images, args.method, out_dir=args.out, masks=args.masks,
-        preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
-        layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
-        **dict(args.param),
-    )
-    print(f"explained {len(frame)} images with {args.method}: {args.out}/metrics.csv")
+    methods = list(dict.fromkeys(args.method))
+    params = dict(args.param)
+    for method in methods:  # one folder per method when there are several
+        out = Path(args.out) / method if len(methods) > 1 else Path(args.out)
+        frame = explain_files(
+            model, args.images, method, out_dir=out, masks=args.masks,
+            preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
+            layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
+            **method_params(method, params, several=len(methods) > 1),
+        )
+        print(f"explained {len(frame)} images with {method}: {out}/metrics.csv")
+    if args.html:
+        from breastcam.explain.viewer_data import viewer_items
+        from breastcam.report.viewer import write_viewer
+
+        trained = as_trained(model, args.preprocessing)
+        files = expand_image_paths(args.images)
+        items = viewer_items(trained, files, methods, layer=args.layer, masks=args.masks,
+                             params={m: method_params(m, params, several=True) for m in methods},
+                             batch_size=args.batch_size)
+        path = write_viewer(Path(args.out) / "viewer.html", items, methods, trained.class_names,
+                            title=f"{trained.network.name}: {', '.join(methods)}",
+                            note=f"{len(items)} images; model {args.model}")
+        print(f"viewer (one offline page): {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
+
 
 def _add_sanity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a run folder or a .keras file (with --preprocessing)")

@@ -158,6 +158,24 @@ def _read_mask(path: Path) -> np.ndarray:
     return mask
 
 
+def method_params(method: str, params: Mapping, several: bool = False) -> dict:
+    """The ``--param`` values ``method`` takes. With several methods each gets those it accepts
+    (``n_samples`` goes to DT Grad-CAM only); one accepted by none is an error."""
+    import inspect
+
+    from breastcam.explain.registry import METHODS
+
+    if not several:
+        return dict(params)
+    cls = METHODS[canonical_method(method)]
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    taken_by_any = set().union(*(inspect.signature(c.__init__).parameters for c in METHODS.values()))
+    unknown = sorted(set(params) - taken_by_any)
+    if unknown:
+        raise UsageError(f"--param {', '.join(unknown)}: no CAM method takes it")
+    return {k: v for k, v in params.items() if k in accepted}
+
+
 def as_trained(model: keras.Model | TrainedModel, preprocessing: str | None = None,
                image_size: int | tuple[int, int] | None = None) -> TrainedModel:
     """``model`` with its input pipeline: a TrainedModel as it is (``preprocessing`` must agree),

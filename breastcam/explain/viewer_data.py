@@ -1,0 +1,102 @@
+"""What the offline viewer shows of each image (``explain --html``): plain arrays, no HTML.
+
+For every image: the pixels at the model's input size, the served probabilities (calibrated when
+the run is) with their entropy and, when the run has conformal sets, the prediction set; the map
+of every method for every class (the class toggle); DT Grad-CAM's kept region as boxes; the
+ground-truth region where one is known (a mask folder or mini-MIAS circles).
+:func:`breastcam.report.viewer.write_viewer` turns a list of these into one page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from breastcam.explain.registry import canonical_method, get_cam
+from breastcam.runs import TrainedModel
+
+
+@dataclasses.dataclass
+class ViewerItem:
+    name: str
+    image: np.ndarray  # uint8 [h, w, 3] at the model's input size
+    probabilities: list[float]
+    target: int  # the class explained by default (the predicted one)
+    maps: dict  # method -> {class index: [h, w] float map in [0, 1]}
+    uncertainty: float | None = None
+    prediction_set: list[int] | None = None
+    boxes: dict = dataclasses.field(default_factory=dict)  # method -> [[x, y, w, h], ...]
+    mask: np.ndarray | None = None  # bool [h, w], the known region
+    truth: str | None = None
+
+
+def region_boxes(region: np.ndarray, min_area: int = 4) -> list[list[int]]:
+    """Bounding boxes ``[x, y, w, h]`` of the connected parts of a boolean region."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+    return [[int(x), int(y), int(w), int(h)] for x, y, w, h, area in stats[1:n] if area >= min_area]
+
+
+def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike], methods: Sequence[str], *,
+                 layer: str | None = "auto", masks=None, params: Mapping | None = None,
+                 classes: str = "all", batch_size: int = 8) -> list[ViewerItem]:
+    """Explain ``files`` with every method for every class (``classes="target"``: the predicted
+    class only) and collect what the viewer shows."""
+    from breastcam.data.decode import read_image
+    from breastcam.data.pipeline import resize_image
+    from breastcam.explain.run import MaskSource
+
+    params = dict(params or {})
+    names = [canonical_method(m) for m in dict.fromkeys(methods)]
+    cams = {m: get_cam(m, trained.network, layer, batch_size=batch_size, **dict(params.get(m) or {}))
+            for m in names}
+    source = MaskSource(masks)
+    k = len(trained.class_names)
+    items: list[ViewerItem] = []
+    for start in range(0, len(files), batch_size):
+        chunk = [Path(f) for f in files[start:start + batch_size]]
+        originals = [read_image(f) for f in chunk]
+        pixels = tf.stack([resize_image(tf.constant(o), trained.image_size) for o in originals])
+        x = trained.prepare(pixels).numpy()
+        raw = np.asarray(trained.network.predict_on_batch(x), np.float64)
+        served = np.asarray(trained.calibrate(raw), np.float64) if trained.calibration else raw
+        predicted = served.argmax(axis=1)
+        conformal = (trained.calibration or {}).get("conformal")
+        sets = np.asarray(trained.conformal_set(tf.constant(served, tf.float32))) if conformal else None
+        per_method: dict[str, dict[int, np.ndarray]] = {}
+        boxes: dict[str, list] = {}
+        for m, cam in cams.items():
+            targets = range(k) if classes == "all" else [None]
+            per_method[m] = {}
+            for t in targets:
+                maps = cam(x, predicted if t is None else np.full(len(x), t, np.int32))
+                if t is None:
+                    for i, p in enumerate(predicted):
+                        per_method[m].setdefault(int(p), {})[i] = maps[i]
+                else:
+                    per_method[m][t] = {i: maps[i] for i in range(len(x))}
+                if m == "dtgradcam" and getattr(cam, "last_masks_", None) is not None:
+                    for i in range(len(x)):
+                        if (t is None) or t == predicted[i]:
+                            boxes.setdefault(m, {})[i] = region_boxes(np.asarray(cam.last_masks_[i]))
+        for i, path in enumerate(chunk):
+            u8 = np.asarray(tf.cast(tf.round(pixels[i]), tf.uint8))
+            mask = source.get(path, originals[i].shape[:2]) if source.given else None
+            if mask is not None:
+                mask = cv2.resize(np.asarray(mask, np.uint8), tuple(reversed(trained.image_size)),
+                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            p = served[i]
+            items.append(ViewerItem(
+                name=path.name, image=u8, probabilities=[float(v) for v in p], target=int(predicted[i]),
+                maps={m: {c: v[i] for c, v in per.items() if i in v} for m, per in per_method.items()},
+                uncertainty=float(-(p * np.log(np.clip(p, 1e-12, 1))).sum()),
+                prediction_set=None if sets is None else [int(c) for c in np.flatnonzero(sets[i])],
+                boxes={m: b[i] for m, b in boxes.items() if i in b},
+                mask=mask if mask is not None and mask.any() else None,
+            ))
+    return items

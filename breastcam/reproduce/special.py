@@ -217,12 +217,16 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                    protocols: Sequence[str] | None = None) -> Path:
     """CAM methods on DALAResNet50: mask metrics (where masks exist), deletion / insertion,
     and the Fig. 7 grid (one row per subset value)."""
+    import cv2
+
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics
     from breastcam.explain.road import road
     from breastcam.explain.stability import oriented, rank_stability
+    from breastcam.explain.viewer_data import ViewerItem, region_boxes
     from breastcam.report.cam_grid import cam_grid
+    from breastcam.report.viewer import write_viewer
 
     cfg = dict(exp.get("explain") or {})
     plan = planning.make_plan(exp, data_dir, out_dir=out, quick=quick, seeds=seeds,
@@ -253,6 +257,7 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     max_images = int((exp["quick"].get("max_images") if quick else None) or cfg.get("max_images") or 64)
     by = plan.report_by or (exp.get("subsets") or {}).get("by")
     rows, grid_images, grid_maps, grid_labels = [], [], {m: [] for m in methods}, []
+    viewer: dict[tuple[str, int], ViewerItem] = {}  # (subset, image) -> what the offline page shows
     # faithfulness settings whose ranking of the methods is compared (Kendall's tau)
     settings = {"deletion (10 steps, zero)": "deletion_auc", "deletion (20 steps, zero)": "deletion_auc",
                 "deletion (10 steps, blur)": "deletion_auc", "insertion (10 steps, zero)": "insertion_auc",
@@ -294,6 +299,22 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                           for m, k in zip(maps, masks)]
                 frame = pd.concat([frame, pd.DataFrame(scores)], axis=1)
             frame[by or "subset"] = test[by].map(planning.subset_text) if by else subset
+            for i in range(len(test)):  # the offline viewer: every explained image, every method
+                item = viewer.get((subset, i))
+                if item is None:
+                    probs = [float(p) for p in cam.last_probabilities_[i]]
+                    region = None if masks is None or masks[i] is None else cv2.resize(
+                        np.asarray(masks[i], np.uint8), tuple(reversed(trained.image_size)),
+                        interpolation=cv2.INTER_NEAREST).astype(bool)
+                    item = viewer[(subset, i)] = ViewerItem(
+                        name=f"{subset} / {Path(test.loc[i, 'path']).name}",
+                        image=np.asarray(resize_image(originals[i], trained.image_size).numpy(), np.uint8),
+                        probabilities=probs, target=int(cam.last_targets_[i]), maps={},
+                        mask=region if region is not None and region.any() else None,
+                        truth=str(test.loc[i, "label"]) if "label" in test else None)
+                item.maps[method] = {int(cam.last_targets_[i]): maps[i]}
+                if method == "dtgradcam" and getattr(cam, "last_masks_", None) is not None:
+                    item.boxes[method] = region_boxes(np.asarray(cam.last_masks_[i]))
             for value, part in frame.groupby(by or "subset"):
                 for metric in ("iou", "dice", "recall", "f1", "deletion_auc", "insertion_auc", "road_morf",
                                "road_lerf"):
@@ -332,6 +353,12 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                 "rank stability of the CAM methods across faithfulness settings (Kendall's tau of their "
                 "rankings, higher score = better; rank_stability.csv): " + "; ".join(
                     f"{r.setting_a} vs {r.setting_b}: {r.tau:.2f}" for r in taus.itertuples()))
+    if viewer:
+        page = write_viewer(out / "viewer.html", list(viewer.values()), methods, trained.class_names,
+                            title=f"{exp['name']}: {', '.join(methods)}",
+                            note="the class each image was explained for (its prediction); test images")
+        plan.notes.append(f"every explained image with every method in one offline page: {page.name} "
+                          "(method switch, opacity, DT Grad-CAM boxes, known regions)")
     figures += report.run_figures(outcome.groups, {})
     return report.assemble(out, experiment=exp, reproduced=pd.DataFrame(rows), figures=figures,
                            config={"experiment": _plain_exp(exp), "quick": quick},

@@ -172,6 +172,8 @@ def test_scripts_run_in_quick_mode(experiment, data_roots, quick_reports, capsys
         assert {"road_morf", "road_lerf"} <= set(trained["metric"])
         taus = pd.read_csv(quick_reports / experiment / "rank_stability.csv")
         assert len(taus) == 15 and taus["tau"].dropna().between(-1, 1).all()  # 6 settings, pairs
+        page = (quick_reports / experiment / "viewer.html").read_text()  # the offline viewer
+        assert '"methods":["gradcam","scorecam","eigencam","dtgradcam"]' in page
     if experiment not in ("dala-data", "dala-params", "dala-cam"):
         accuracy = trained[trained["metric"] == "accuracy"]["value"]
         assert len(accuracy) and accuracy.between(0, 1).all()

@@ -36,6 +36,7 @@ from breastcam.data.decode import read_image
 from breastcam.data.pipeline import resize_image
 from breastcam.data.preprocess import get_preprocessor
 from breastcam.explain import get_cam
+from breastcam.explain.layers import search_layer
 from breastcam.models.families import FAMILIES
 
 CLASSES = ["benign", "malignant"]
@@ -136,8 +137,10 @@ def _in_process(name, root, rows, tmp_path):
     model.fit(x, rows["label_index"].to_numpy(), batch_size=len(x), epochs=1, verbose=0)
     expected = model.predict(x, verbose=0)
 
+    # the search (what --layer auto does for a model it does not know) finds the registry's layer
+    assert search_layer(model) == spec.cam_layer
     cam = get_cam("gradcam", model, "auto")
-    assert cam.layer == spec.cam_layer  # the search finds the layer the registry names (the papers')
+    assert cam.layer == spec.cam_layer
     maps = cam(x)
     assert maps.shape == (len(x), *shape[:2])
     assert np.isfinite(maps).all() and maps.min() >= 0.0 and maps.max() <= 1.0

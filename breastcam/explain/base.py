@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.errors import ConfigError
-from breastcam.explain.layers import AUTO, as_map, auto_layer, cam_tensor, trace
+from breastcam.explain.layers import AUTO, as_map, cam_tensor, resolve_layer, trace
 
 # A map whose range is below this fraction of its magnitude is constant up to float noise.
 _CONSTANT_RTOL = 1e-6
@@ -131,16 +131,19 @@ class BaseCAM:
             raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM methods need one")
         traced = trace(model)
         head_input, self._head = class_score_head(model, traced.ins, traced.outs)
-        self.layer = auto_layer(model, traced, head_input, self._head) if layer in (None, AUTO) else layer
+        self.layer = resolve_layer(model, traced, head_input, self._head, layer)
         cam_output, self._grid = cam_tensor(traced, self.layer, tuple(int(v) for v in traced.input.shape[1:3]))
         probe_input = traced.input
         self.probe = keras.Model(probe_input, [cam_output, head_input], name=f"{model.name}_cam_probe")
         in_shape = tuple(model.inputs[0].shape[1:])
         self._input_spec = tf.TensorSpec((None, *in_shape), tf.float32)
+        # autograph off: nothing here branches on a tensor, and converting the model's call tree
+        # costs about as much as tracing it
         self._compiled = tf.function(
             self._compute,
             input_signature=[self._input_spec, tf.TensorSpec((None,), tf.int32)],
             reduce_retracing=True,
+            autograph=False,
         )
         self.last_targets_: np.ndarray | None = None
         self.last_probabilities_: np.ndarray | None = None

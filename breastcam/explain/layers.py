@@ -12,6 +12,7 @@ of the class-score head. :func:`trace` gives every layer's input and output on s
   nested model's own ``layer.output`` belongs to its own graph: neither is connected to the
   outer class score.
 
+:func:`resolve_layer` takes the registry's CAM layer for breastcam's own models; for any other,
 :func:`auto_layer` picks the last layer whose output is spatial — a ``(B, h, w, C)`` map with
 ``h x w > 1`` (a pooling layer's input is preferred to its output: the same evidence, finer), or a
 ``(B, tokens, C)`` sequence that lays out as the input's patch grid once its class / register
@@ -200,4 +201,32 @@ def auto_layer(model: keras.Model, traced: Traced, head_input, head) -> str:
         f"({', '.join(candidates)}): their gradient is zero or missing; pass --layer NAME")
 
 
-__all__ = ["AUTO", "Traced", "as_map", "auto_layer", "cam_tensor", "spatial", "token_grid", "trace"]
+def resolve_layer(model: keras.Model, traced: Traced, head_input, head, layer: str | None) -> str:
+    """``layer``, or for ``auto`` / None: the layer breastcam's model registry names for a
+    registered model (the search finds the same one for all of them: tests/test_every_model.py),
+    else :func:`auto_layer`'s search."""
+    if layer not in (None, AUTO):
+        return layer
+    try:
+        from breastcam.models import cam_layer
+
+        registered = cam_layer(model)
+    except (ValueError, KeyError, ConfigError):  # not a registered model
+        registered = None
+    if registered is not None and registered in traced.outs:
+        return registered
+    return auto_layer(model, traced, head_input, head)
+
+
+def search_layer(model: keras.Model) -> str:
+    """:func:`auto_layer`'s search on ``model`` alone (no registry): what ``auto`` picks for a
+    model breastcam does not know."""
+    from breastcam.explain.base import class_score_head
+
+    traced = trace(model)
+    head_input, head = class_score_head(model, traced.ins, traced.outs)
+    return auto_layer(model, traced, head_input, head)
+
+
+__all__ = ["AUTO", "Traced", "as_map", "auto_layer", "cam_tensor", "resolve_layer", "search_layer", "spatial",
+           "token_grid", "trace"]

@@ -34,6 +34,7 @@ from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.runs import TrainedModel, load_trained
 
 ROAD_KEYS = ("road_morf", "road_lerf", "road_gap")
+PREFETCH = 8  # batches decoded ahead of the CAM (8 x 8 BreakHis images: about 70 MB)
 MASK_EXTENSIONS = (".png", ".npy", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".gif")
 MASK_SUFFIXES = ("", "_mask", "_Mask", "-mask")
 
@@ -228,7 +229,8 @@ def explain_files(
     Returns the metrics table (also written as CSV).
 
     The CAM engine is the bottleneck by design: ``workers`` threads (default: the CPU count, at
-    most 8) decode the next batch and write the previous batch's overlays while the engine runs.
+    most 8) decode up to :data:`PREFETCH` batches ahead — from the start, while the CAM is built
+    and traced — and write the previous batches' overlays while the engine runs.
     """
     trained = as_trained(model, preprocessing, image_size)
     model = trained.network
@@ -241,8 +243,7 @@ def explain_files(
                              "when explain_files is given a ready CAM object")
         cam, method = method, method.name
     else:
-        method = canonical_method(method)
-        cam = get_cam(method, model, layer, batch_size=batch_size, **params)
+        cam, method = None, canonical_method(method)
     files = expand_image_paths(paths)
     bad = find_bad_files([str(f) for f in files])  # every file checked before the first batch
     if bad:
@@ -261,12 +262,16 @@ def explain_files(
             ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
             tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
         load = partial(_load_batch, pool=pool, trained=trained)
-        next_batch = loader.submit(load, chunks[0])
+        # Decoding starts now, PREFETCH batches ahead: building the CAM (layer search, tracing on
+        # the first batch) is single-threaded Python, so a core is free for it.
+        loading: deque[Future] = deque(loader.submit(load, c) for c in chunks[:PREFETCH])
+        if cam is None:
+            cam = get_cam(method, model, layer, batch_size=batch_size, **params)
         in_flight: deque[list[Future]] = deque()
         for k, chunk in enumerate(chunks):
-            originals, x = next_batch.result()
-            if k + 1 < len(chunks):  # decode the next batch while this one is explained
-                next_batch = loader.submit(load, chunks[k + 1])
+            originals, x = loading.popleft().result()
+            if k + PREFETCH < len(chunks):
+                loading.append(loader.submit(load, chunks[k + PREFETCH]))
             maps = cam(x, targets)
             info = {"target": np.array(cam.last_targets_), "probs": np.array(cam.last_probabilities_)}
             if method == "dtgradcam":

@@ -467,27 +467,35 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
 def _run_explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from breastcam.data.preflight import bad_files_message, find_bad_files
+    from breastcam.errors import DataError
+    from breastcam.explain.read_ahead import ReadAhead
     from breastcam.explain.run import as_trained, expand_image_paths, explain_files, load_model, method_params
 
-    model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
-                       weights=args.weights, preprocessing=args.preprocessing)
+    files = expand_image_paths(args.images)
+    bad = find_bad_files([str(f) for f in files])  # every file checked before anything is loaded
+    if bad:
+        raise DataError(bad_files_message(bad, len(files), "the images to explain",
+                                          hint="Replace them or leave them out of --images."))
     methods = list(dict.fromkeys(args.method))
     params = dict(args.param)
-    for method in methods:  # one folder per method when there are several
-        out = Path(args.out) / method if len(methods) > 1 else Path(args.out)
-        frame = explain_files(
-            model, args.images, method, out_dir=out, masks=args.masks,
-            preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
-            layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
-            **method_params(method, params, several=len(methods) > 1),
-        )
-        print(f"explained {len(frame)} images with {method}: {out}/metrics.csv")
+    with ReadAhead(files) as ahead:  # the first method's files decode while the model loads
+        model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
+                           weights=args.weights, preprocessing=args.preprocessing)
+        for k, method in enumerate(methods):  # one folder per method when there are several
+            out = Path(args.out) / method if len(methods) > 1 else Path(args.out)
+            frame = explain_files(
+                model, files, method, out_dir=out, masks=args.masks,
+                preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
+                layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
+                read_ahead=ahead if k == 0 else None, **method_params(method, params, several=len(methods) > 1),
+            )
+            print(f"explained {len(frame)} images with {method}: {out}/metrics.csv")
     if args.html:
         from breastcam.explain.viewer_data import viewer_items
         from breastcam.report.viewer import write_viewer
 
         trained = as_trained(model, args.preprocessing)
-        files = expand_image_paths(args.images)
         items = viewer_items(trained, files, methods, layer=args.layer, masks=args.masks,
                              params={m: method_params(m, params, several=True) for m in methods},
                              batch_size=args.batch_size)

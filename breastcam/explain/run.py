@@ -30,6 +30,7 @@ from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.road import road
 from breastcam.explain.metrics import METRICS, mask_metrics
 from breastcam.explain.overlay import overlay, save_rgb
+from breastcam.explain.read_ahead import ReadAhead
 from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.runs import TrainedModel, load_trained
 
@@ -213,6 +214,7 @@ def explain_files(
     alpha: float = 0.5,
     progress: bool = True,
     workers: int | None = None,
+    read_ahead: ReadAhead | None = None,
     **params,
 ) -> pd.DataFrame:
     """Explain image files with one CAM method; writes overlays, ``.npy`` maps and ``metrics.csv``.
@@ -224,6 +226,8 @@ def explain_files(
     DT Grad-CAM maps at 0 (the region the method kept) and every other map with Otsu.
     ``faithfulness`` adds the deletion / insertion areas (``steps`` steps towards
     ``faithfulness_baseline``): 2 x ``steps`` extra forward passes per image, so off by default.
+    ``read_ahead``: a :class:`~breastcam.explain.read_ahead.ReadAhead` of the same files, started
+    before the model was loaded (the CLI does); without it one is started here.
     ``params`` go to the CAM method. ``method`` may also be a ready CAM object of ``model``
     (``get_cam(...)``): repeated calls then reuse its compiled function instead of tracing anew.
     Returns the metrics table (also written as CSV).
@@ -245,7 +249,8 @@ def explain_files(
     else:
         cam, method = None, canonical_method(method)
     files = expand_image_paths(paths)
-    bad = find_bad_files([str(f) for f in files])  # every file checked before the first batch
+    # every file checked before the first batch (a ReadAhead's files were checked by its maker)
+    bad = find_bad_files([str(f) for f in files]) if read_ahead is None else []
     if bad:
         raise DataError(bad_files_message(bad, len(files), "the images to explain",
                                           hint="Replace them or leave them out of --images."))
@@ -258,10 +263,12 @@ def explain_files(
     workers = workers or min(8, os.cpu_count() or 1)
 
     rows: list[Future] = []
+    own = read_ahead is None
+    ahead = ReadAhead(files, workers=max(1, workers // 2 or 1)) if own else read_ahead
     with ThreadPoolExecutor(workers, thread_name_prefix="explain-io") as pool, \
             ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
             tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
-        load = partial(_load_batch, pool=pool, trained=trained)
+        load = partial(_load_batch, ahead=ahead, trained=trained)
         # Decoding starts now, PREFETCH batches ahead: building the CAM (layer search, tracing on
         # the first batch) is single-threaded Python, so a core is free for it.
         loading: deque[Future] = deque(loader.submit(load, c) for c in chunks[:PREFETCH])
@@ -293,6 +300,8 @@ def explain_files(
             rows.extend(batch)
         while in_flight:
             _wait(in_flight.popleft())
+    if own:
+        ahead.close()
     frame = pd.DataFrame([r.result() for r in rows])
     frame.to_csv(out / "metrics.csv", index=False)
     return frame
@@ -303,13 +312,12 @@ def _wait(futures: list[Future]) -> None:
         future.result()  # re-raises a failed write here, in the caller's thread
 
 
-def _load_batch(chunk: list[Path], *, pool: ThreadPoolExecutor, trained: TrainedModel
+def _load_batch(chunk: list[Path], *, ahead: ReadAhead, trained: TrainedModel
                 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Decode ``chunk`` in parallel and make the model batch through the trained model's pipeline."""
-    from breastcam.data.decode import read_image
+    """Take ``chunk``'s decoded images and make the model batch through the trained model's pipeline."""
     from breastcam.data.pipeline import resize_image
 
-    originals = list(pool.map(read_image, chunk))
+    originals = [ahead.take(path) for path in chunk]
     x = tf.stack([resize_image(tf.constant(img), trained.image_size) for img in originals])
     return originals, trained.prepare(x).numpy()
 

@@ -18,6 +18,10 @@ The map is ``ReLU(sum_k w_k A_k)`` at the CAM layer's resolution, then resized a
 The masked inputs of all images of a chunk run as batches of ``batch_size`` through one compiled
 forward pass.
 
+Channels whose normalised masks are identical (all constant channels among them) are scored
+once: a trained network's sparse activations give such duplicates, and each costs a forward pass
+(``last_passes_`` holds the passes of the last call).
+
 ``top_k`` (default 64; ``None`` = every channel) keeps, **per image**, the ``top_k`` channels
 with the highest mean activation. Per image, not the union over the batch: tf-keras-vis's
 ``max_N`` scores every image of a batch on the union of all images' top channels, so its cost
@@ -112,13 +116,52 @@ class ScoreCAM(BaseCAM):
         x_t = tf.constant(x)
         low, t, probs = self._select_fn(x_t, tf.constant(targets))
         b = x.shape[0]
-        # (image, channel) pairs in image-major order, scored in batches of batch_size.
-        pair_maps = tf.reshape(tf.transpose(low, [0, 3, 1, 2]), tf.concat([[b * self.k], tf.shape(low)[1:3]], 0))
-        pair_image = np.repeat(np.arange(b, dtype=np.int32), self.k)
+        low_np = low.numpy()
+        # One masked pass per DISTINCT mask of each image: a constant channel's mask is all zero
+        # (every such channel scores the baseline), and two channels related by a positive affine
+        # map have the same normalised mask (bilinear upsampling is linear). Scored pairs are
+        # image-major, in batches of batch_size across the images of the chunk.
+        reps, inverse = distinct_masks(low_np)
+        pair_image = np.concatenate([np.full(len(r), i, np.int32) for i, r in enumerate(reps)])
+        pair_channel = np.concatenate(reps).astype(np.int64)
+        h, w = low_np.shape[1:3]
+        pair_maps = low_np[pair_image, :, :, pair_channel]  # [pairs, h, w]; constant ones stay constant
         scores = []
-        for start in range(0, b * self.k, self.batch_size):
-            stop = min(start + self.batch_size, b * self.k)
-            scores.append(self._score_fn(x_t, pair_maps[start:stop], tf.constant(pair_image[start:stop]), t))
-        scores = tf.reshape(tf.concat(scores, 0), (b, self.k))
-        maps = self._combine_fn(low, scores, tf.constant(x.shape[1:3], tf.int32))
+        for start in range(0, len(pair_image), self.batch_size):
+            stop = min(start + self.batch_size, len(pair_image))
+            scores.append(self._score_fn(x_t, tf.constant(pair_maps[start:stop]),
+                                         tf.constant(pair_image[start:stop]), t).numpy())
+        flat = np.concatenate(scores)
+        offsets = np.cumsum([0] + [len(r) for r in reps])
+        full = np.stack([flat[offsets[i] + inverse[i]] for i in range(b)]).astype(np.float32)
+        self.last_passes_ = int(len(pair_image))
+        maps = self._combine_fn(low, tf.constant(full), tf.constant(x.shape[1:3], tf.int32))
         return maps.numpy(), t.numpy(), probs.numpy()
+
+
+def distinct_masks(low: np.ndarray, tol: float = 1e-5) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per image of ``low`` ``[B, h, w, k]``: the channels to score (one per distinct normalised
+    mask, within ``tol`` of the mask range; all constant channels share one) and, for each of the
+    k channels, the index of its representative among them."""
+    reps, inverse = [], []
+    for image in low:
+        flat = image.reshape(-1, image.shape[-1]).T.astype(np.float64)  # [k, h*w]
+        lo, hi = flat.min(axis=1, keepdims=True), flat.max(axis=1, keepdims=True)
+        span = hi - lo
+        scale = np.maximum(np.abs(hi), np.abs(lo))
+        varies = span > 1e-6 * scale  # the same test as normalize_maps
+        norm = np.where(varies, (flat - lo) / np.where(varies, span, 1.0), 0.0)
+        chosen: list[int] = []
+        inv = np.empty(len(norm), np.int64)
+        for c, mask in enumerate(norm):
+            if chosen:
+                gap = np.abs(norm[chosen] - mask).max(axis=1)
+                j = int(gap.argmin())
+                if gap[j] <= tol:
+                    inv[c] = j
+                    continue
+            inv[c] = len(chosen)
+            chosen.append(c)
+        reps.append(np.asarray(chosen, np.int64))
+        inverse.append(inv)
+    return reps, inverse

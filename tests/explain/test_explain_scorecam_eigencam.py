@@ -44,6 +44,38 @@ def test_scorecam_matches_a_per_channel_loop(cnn, cnn_images, top_k):
         np.testing.assert_allclose(maps[i], _normalise(_resize(low, (32, 32))), atol=1e-4)
 
 
+def _duplicated_channels_model():
+    """A CAM layer of 6 channels: 0-2 are positive multiples of one map (ReLU(a x), a > 0), 3 and 4
+    are constant, 5 is its own: 3 distinct masks, so 3 masked passes instead of 6."""
+    inp = keras.Input((16, 16, 3))
+    base = keras.layers.Conv2D(1, 3, padding="same", name="base")(inp)
+    scaled = [keras.layers.ReLU()(keras.layers.Rescaling(a)(base)) for a in (1.0, 2.5, 0.3)]
+    const = keras.layers.Conv2D(2, 1, kernel_initializer="zeros", bias_initializer="ones")(inp)
+    own = keras.layers.Conv2D(1, 3, padding="same", activation="relu", name="own")(inp)
+    feat = keras.layers.Concatenate(name="features")([*scaled, const, own])
+    logits = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(feat))
+    return keras.Model(inp, keras.layers.Softmax()(logits))
+
+
+def test_scorecam_scores_each_distinct_mask_once_and_the_maps_are_unchanged():
+    keras.utils.set_random_seed(3)
+    model = _duplicated_channels_model()
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    cam = ScoreCAM(model, "features", top_k=None, batch_size=4)
+    maps = cam(x)
+    assert cam.last_passes_ <= 2 * 3  # 3 distinct masks per image (fewer if ReLU zeroed one)
+    probe = _features_and_logits(model)
+    acts, logits = (t.numpy() for t in probe(x))
+    for i in range(len(x)):  # the reference scores every channel
+        target = logits[i].argmax()
+        scores = [probe(x[i:i + 1] * _normalise(_resize(acts[i, ..., c], (16, 16)))[None, ..., None])[1].numpy()[0, target]
+                  for c in range(6)]
+        w = np.exp(np.array(scores) - max(scores))
+        w /= w.sum()
+        low = np.maximum(np.tensordot(acts[i], w, axes=([2], [0])), 0)
+        np.testing.assert_allclose(maps[i], _normalise(_resize(low, (16, 16))), atol=1e-4)
+
+
 def test_scorecam_top_k_is_per_image(cnn, cnn_images):
     cam = ScoreCAM(cnn, top_k=3)
     low, _, _ = cam._select_fn(tf.constant(cnn_images), tf.constant([-1] * len(cnn_images), tf.int32))

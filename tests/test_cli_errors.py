@@ -252,6 +252,13 @@ def case_mc_dropout_without_dropout(root, manifest):
             ["has no Dropout layer", "tta:K"])
 
 
+def case_sanity_one_image(root, manifest):
+    """The sanity check reports intervals over images: one image is refused before any work."""
+    assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0
+    return (["sanity", "--model", str(root / "run"), "--images", str(root / "benign_1.png"),
+             "--out", str(root / "s")], 1, ["at least 2 images"])
+
+
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 

@@ -470,8 +470,10 @@ def _run_explain(args: argparse.Namespace) -> int:
     from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.errors import DataError
     from breastcam.explain.read_ahead import ReadAhead
-    from breastcam.explain.run import as_trained, expand_image_paths, explain_files, load_model, method_params
+    from breastcam.explain.run import (as_trained, check_model_argument, expand_image_paths, explain_files,
+                                       load_model, method_params)
 
+    check_model_argument(args.model)
     files = expand_image_paths(args.images)
     bad = find_bad_files([str(f) for f in files])  # every file checked before anything is loaded
     if bad:

@@ -60,15 +60,24 @@ def load_model(
     from breastcam import models as registry
 
     path = Path(model)
+    check_model_argument(model)
     if path.suffix in (".keras", ".h5") or path.exists():
         return load_trained(path, preprocessing=preprocessing, image_size=input_size)
-    if str(model) not in registry.names():
-        raise ConfigError(
-            f"--model {model!r} is neither a run folder, an existing .keras file nor a registered "
-            f"model name ({', '.join(registry.names())})"
-        )
     shape = None if input_size is None else (int(input_size), int(input_size), 3)
     return registry.build(str(model), num_classes, shape, weights=weights)
+
+
+def check_model_argument(model: str | os.PathLike) -> None:
+    """A clear error, before anything is loaded, for a ``--model`` that names nothing."""
+    from breastcam import models as registry
+
+    path = Path(model)
+    if path.suffix in (".keras", ".h5") or path.exists() or str(model) in registry.names():
+        return
+    raise ConfigError(
+        f"--model {model!r} is neither a run folder, an existing .keras file nor a registered "
+        f"model name ({', '.join(registry.names())})"
+    )
 
 
 def expand_image_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:

@@ -2,7 +2,8 @@
 
 ``breastcam explain`` spends its first seconds in single-threaded Python (loading the model,
 tracing the CAM graph) while a core is idle: :class:`ReadAhead` starts decoding the files then
-(OpenCV releases the GIL), so the loop later finds them ready. Files are taken in the order they
+(OpenCV releases the GIL), so the loop later finds them ready. One thread by default: the
+single-threaded work it overlaps keeps the other core, and a second decoder only slowed it. Files are taken in the order they
 were given; a file that fails to decode raises when it is taken, naming it.
 """
 
@@ -21,7 +22,7 @@ DEFAULT_BUDGET = 512 * 2 ** 20  # bytes of decoded pixels held ahead (about 500 
 class ReadAhead:
     """``take(path)`` returns the decoded RGB image of the next file, decoded ahead of time."""
 
-    def __init__(self, files: Sequence[str | Path], *, budget: int = DEFAULT_BUDGET, workers: int = 2):
+    def __init__(self, files: Sequence[str | Path], *, budget: int = DEFAULT_BUDGET, workers: int = 1):
         from breastcam.data.decode import read_image
 
         self._read = read_image

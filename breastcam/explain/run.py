@@ -273,7 +273,7 @@ def explain_files(
 
     rows: list[Future] = []
     own = read_ahead is None
-    ahead = ReadAhead(files, workers=max(1, workers // 2 or 1)) if own else read_ahead
+    ahead = ReadAhead(files) if own else read_ahead
     with ThreadPoolExecutor(workers, thread_name_prefix="explain-io") as pool, \
             ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
             tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:

@@ -38,7 +38,7 @@ _SCORERS: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericF
 )
 
 
-def _scorer(model: keras.Model):
+def scorer(model: keras.Model):
     """Compiled ``(x, base, ranks, index, counts, insert, targets) -> probabilities`` for ``model``."""
     if model in _SCORERS:
         return _SCORERS[model]
@@ -66,6 +66,17 @@ def _scorer(model: keras.Model):
     )
     _SCORERS[model] = fns
     return fns
+
+
+def images_and_maps(images, cams) -> tuple[np.ndarray, np.ndarray]:
+    """``(x [B, H, W, C], maps [B, h, w])`` float32, one map per image (a single map gets B = 1)."""
+    x = to_batch(images)
+    cams = np.asarray(cams, dtype=np.float32)
+    if cams.ndim == 2:
+        cams = cams[None]
+    if len(cams) != len(x):
+        raise ConfigError(f"got {len(x)} images but {len(cams)} maps")
+    return x, cams
 
 
 def baseline_images(x: np.ndarray, baseline: str | float = "zero") -> np.ndarray:
@@ -113,13 +124,8 @@ def deletion_insertion(
     """
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ConfigError(f"steps must be a positive int, got {steps!r}")
-    x = to_batch(images)
-    cams = np.asarray(cams, dtype=np.float32)
-    if cams.ndim == 2:
-        cams = cams[None]
-    if len(cams) != len(x):
-        raise ConfigError(f"got {len(x)} images but {len(cams)} maps")
-    score_fn, predict_fn = _scorer(model)
+    x, cams = images_and_maps(images, cams)
+    score_fn, predict_fn = scorer(model)
     t = to_targets(targets, len(x))
     if (t < 0).any():
         predicted = np.concatenate(

@@ -30,8 +30,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.linalg import spsolve
 
 from breastcam.errors import ConfigError
-from breastcam.explain.base import to_batch, to_targets
-from breastcam.explain.faithfulness import _scorer, saliency_ranks
+from breastcam.explain.base import to_targets
+from breastcam.explain.faithfulness import images_and_maps, saliency_ranks, scorer
 
 FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 # (row offset, column offset, weight): the paper's neighbourhood
@@ -105,13 +105,8 @@ def road(
     fractions = np.asarray(fractions, np.float64)
     if not len(fractions) or (fractions <= 0).any() or (fractions >= 1).any():
         raise ConfigError(f"ROAD fractions must lie in (0, 1), got {fractions.tolist()}")
-    x = to_batch(images)
-    cams = np.asarray(cams, dtype=np.float32)
-    if cams.ndim == 2:
-        cams = cams[None]
-    if len(cams) != len(x):
-        raise ConfigError(f"got {len(x)} images but {len(cams)} maps")
-    _, predict_fn = _scorer(model)
+    x, cams = images_and_maps(images, cams)
+    _, predict_fn = scorer(model)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return np.concatenate([predict_fn(tf.constant(batch[s:s + batch_size])).numpy()

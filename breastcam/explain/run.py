@@ -24,7 +24,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from breastcam.data.preflight import bad_files_message, find_bad_files
-from breastcam.errors import ConfigError, DataError, MissingFileError, ModelFileError, UsageError
+from breastcam.errors import ConfigError, DataError, MissingFileError, UsageError
 from breastcam.explain.base import BaseCAM
 from breastcam.explain.faithfulness import deletion_insertion
 from breastcam.explain.road import road

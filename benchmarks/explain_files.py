@@ -205,7 +205,7 @@ def main() -> None:
     lines += [
         "",
         "The call is measured as a user meets it: the model loaded from the run folder, the CAM layer "
-        "searched (`--layer auto`), the graph traced on the first batch, every file decoded, explained, "
+        "chosen (`--layer auto`: the registry's for a breastcam model), the graph traced on the first batch, every file decoded, explained, "
         "blended at its original size and written. Engine and I/O are each measured alone in the same "
         "run; on two cores they compete for the same CPU, hence the bound adds their times. The "
         "subprocess column adds Python's start-up and the TensorFlow import (a constant of a few seconds).",

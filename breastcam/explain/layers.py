@@ -146,7 +146,7 @@ def cam_tensor(traced: Traced, name: str, input_hw: tuple[int, int]
     kind = spatial(out, input_hw)
     if kind == "tokens":
         return out, token_grid(int(out.shape[1]), input_hw)
-    if kind is None or len(out.shape) != 4:
+    if len(getattr(out, "shape", ())) != 4:  # a named 1 x 1 map is allowed; the search prefers more
         raise ConfigError(
             f"CAM layer {name!r} has output shape {tuple(getattr(out, 'shape', ()))}; CAM methods need "
             "a (batch, height, width, channels) map or a (batch, tokens, channels) patch sequence "

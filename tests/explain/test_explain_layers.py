@@ -84,3 +84,15 @@ def test_a_model_without_a_spatial_layer_gets_one_message_naming_the_search():
     model = keras.Model(inputs, _head(keras.layers.Dense(4, activation="relu")(x)))
     with pytest.raises(ConfigError, match=r"no layer with a spatial output.*searched \d+ layer"):
         get_cam("gradcam", model)
+
+
+def test_a_named_one_by_one_map_is_explained_but_the_search_prefers_a_larger_one():
+    """A tiny input can leave the registered layer at 1 x 1 (benchmarks/gpu.py --tiny): naming it
+    works; ``auto`` on an unknown model picks the last map with more than one position."""
+    inputs = keras.Input((8, 8, 3))
+    big = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="big")(inputs)
+    one = keras.layers.Conv2D(4, 8, activation="relu", name="one")(big)  # 1 x 1
+    model = keras.Model(inputs, _head(keras.layers.GlobalAveragePooling2D()(one)))
+    assert get_cam("gradcam", model).layer == "big"
+    maps = get_cam("gradcam", model, "one")(_x(8))
+    assert maps.shape == (2, 8, 8) and np.isfinite(maps).all()

@@ -22,7 +22,6 @@ CLI's default). The goal: the in-process command >= 0.85x the bound at both size
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -40,6 +39,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _report import benchmark_parser  # noqa: E402
 
 
 def make_run(root: Path, size: int, data: Path) -> Path:
@@ -143,13 +144,10 @@ def subprocess_seconds(run: Path, folder: Path, out: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "breakhis"))
+    ap = benchmark_parser(__doc__, "explain_files", rounds=3)  # interleaved rounds per size (medians)
     ap.add_argument("--files", type=int, default=256)
     ap.add_argument("--sizes", type=int, nargs="+", default=[112, 224])
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per size (medians reported)")
-    ap.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "explain_files.md"))
     args = ap.parse_args()
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     import tensorflow as tf

@@ -14,7 +14,6 @@ IMAGES`` command (start-up, loading, decoding and tracing included), once per mo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import platform
@@ -29,13 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _report import benchmark_parser  # noqa: E402
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "breakhis"))
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = benchmark_parser(__doc__, "predict_stain")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "predict_stain.md"))
     args = parser.parse_args()
 
     import keras

@@ -11,7 +11,6 @@ on the same 64 images already made. Median of 5 interleaved rounds after a warm-
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import platform
@@ -24,18 +23,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _report import benchmark_parser  # noqa: E402
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "breakhis"))
+    parser = benchmark_parser(__doc__, "tta")
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--size", type=int, default=112)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default=str(REPO / "reports" / "benchmarks" / "tta.md"))
     args = parser.parse_args()
 
     import keras
-    import numpy as np
 
     from _report import write_report
     from breastcam import models

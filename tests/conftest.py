@@ -53,6 +53,21 @@ def reference_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def user_keras_file(tmp_path_factory) -> Path:
+    """A user's own small Sequential CNN (64 px, 2 classes, no breastcam layer) saved with
+    ``model.save``: what ``breastcam explain --model user.keras --preprocessing ...`` is given."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                            keras.layers.MaxPooling2D(), keras.layers.Conv2D(8, 3, activation="relu"),
+                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    path = tmp_path_factory.mktemp("user_model") / "user.keras"
+    net.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def quick_reports(tmp_path_factory) -> Path:
     """One reports folder per test session for the quick reproductions: the reproduce tests and
     the notebooks run the same experiments into it, so a finished run is reused, not retrained."""

@@ -78,10 +78,10 @@ def resize_image(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
     Bilinear with antialiasing, so that shrinking a 700x460 BreakHis image to 224 averages
     pixels instead of skipping them; rounded back to uint8 to keep the cache four times smaller.
     """
-    return tf.cast(_resize_rounded(image, image_size), tf.uint8)
+    return tf.cast(resize_rounded(image, image_size), tf.uint8)
 
 
-def _resize_rounded(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
+def resize_rounded(image: tf.Tensor, image_size: Sequence[int]) -> tf.Tensor:
     """:func:`resize_image`'s values as float32 (whole grey levels in [0, 255]): the uncached
     path feeds them on without the uint8 round trip (the same numbers, two casts fewer)."""
     resized = tf.image.resize(image, image_size, method="bilinear", antialias=True)
@@ -203,7 +203,7 @@ def make_dataset(
 
     def load(path, *label, as_float: bool = False):
         if as_float and stain is None:  # straight on to cast + preprocess: skip the uint8 trip
-            return (_resize_rounded(decode_as(path, route), (height, width)), *label)
+            return (resize_rounded(decode_as(path, route), (height, width)), *label)
         image = resize_image(decode_as(path, route), (height, width))
         if stain is not None:
             image = _check_uint8(stain(image), "stain")

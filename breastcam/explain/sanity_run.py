@@ -44,8 +44,8 @@ def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Seque
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
 
-    x = trained.prepare(tf.stack([resize_image(tf.constant(read_image(f)), trained.image_size)
-                                  for f in files])).numpy()
+    pixels = tf.stack([resize_image(tf.constant(read_image(f)), trained.image_size) for f in files])
+    x = trained.prepare(pixels).numpy()
     names = [canonical_method(m) for m in dict.fromkeys(methods)]
     cams = {m: get_cam(m, trained.network, layer) for m in names}
     result = sanity.sanity_check(trained.network, x, cams, steps=steps, modes=modes, seed=seed,
@@ -59,7 +59,5 @@ def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Seque
         "verdicts": result.verdicts, "steps": result.steps, "threshold": threshold, "modes": list(modes),
         "seed": seed, "images": [str(f) for f in files], "cam_layers": layers,
         "model": trained.network.name}, indent=2, default=float))
-    shown = np.asarray(tf.cast(tf.stack([resize_image(tf.constant(read_image(files[0])), trained.image_size)]),
-                               tf.float32))[0]
-    sanity.strip_figure(result, shown, out / "sanity_strip.png")
+    sanity.strip_figure(result, np.asarray(pixels[0], np.float32), out / "sanity_strip.png")
     return result

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from breastcam.evaluate.trust import entropy
 from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.runs import TrainedModel
 
@@ -44,9 +45,8 @@ def region_boxes(region: np.ndarray, min_area: int = 4) -> list[list[int]]:
 
 def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike], methods: Sequence[str], *,
                  layer: str | None = "auto", masks=None, params: Mapping | None = None,
-                 classes: str = "all", batch_size: int = 8) -> list[ViewerItem]:
-    """Explain ``files`` with every method for every class (``classes="target"``: the predicted
-    class only) and collect what the viewer shows."""
+                 batch_size: int = 8) -> list[ViewerItem]:
+    """Explain ``files`` with every method for every class and collect what the viewer shows."""
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain.run import MaskSource
@@ -68,22 +68,14 @@ def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike], meth
         predicted = served.argmax(axis=1)
         conformal = (trained.calibration or {}).get("conformal")
         sets = np.asarray(trained.conformal_set(tf.constant(served, tf.float32))) if conformal else None
-        per_method: dict[str, dict[int, np.ndarray]] = {}
-        boxes: dict[str, list] = {}
+        per_method: dict[str, dict[int, np.ndarray]] = {m: {} for m in cams}  # method -> class -> [B, h, w]
+        boxes: dict[str, list] = {}  # method -> per image, the kept region of the predicted class
         for m, cam in cams.items():
-            targets = range(k) if classes == "all" else [None]
-            per_method[m] = {}
-            for t in targets:
-                maps = cam(x, predicted if t is None else np.full(len(x), t, np.int32))
-                if t is None:
-                    for i, p in enumerate(predicted):
-                        per_method[m].setdefault(int(p), {})[i] = maps[i]
-                else:
-                    per_method[m][t] = {i: maps[i] for i in range(len(x))}
-                if m == "dtgradcam" and getattr(cam, "last_masks_", None) is not None:
-                    for i in range(len(x)):
-                        if (t is None) or t == predicted[i]:
-                            boxes.setdefault(m, {})[i] = region_boxes(np.asarray(cam.last_masks_[i]))
+            for c in range(k):
+                per_method[m][c] = cam(x, np.full(len(x), c, np.int32))
+                if m == "dtgradcam":
+                    for i in np.flatnonzero(predicted == c):
+                        boxes.setdefault(m, {})[i] = region_boxes(np.asarray(cam.last_masks_[i]))
         for i, path in enumerate(chunk):
             u8 = np.asarray(tf.cast(tf.round(pixels[i]), tf.uint8))
             mask = source.get(path, originals[i].shape[:2]) if source.given else None
@@ -93,8 +85,8 @@ def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike], meth
             p = served[i]
             items.append(ViewerItem(
                 name=path.name, image=u8, probabilities=[float(v) for v in p], target=int(predicted[i]),
-                maps={m: {c: v[i] for c, v in per.items() if i in v} for m, per in per_method.items()},
-                uncertainty=float(-(p * np.log(np.clip(p, 1e-12, 1))).sum()),
+                maps={m: {c: v[i] for c, v in per.items()} for m, per in per_method.items()},
+                uncertainty=float(entropy(p[None])[0]),
                 prediction_set=None if sets is None else [int(c) for c in np.flatnonzero(sets[i])],
                 boxes={m: b[i] for m, b in boxes.items() if i in b},
                 mask=mask if mask is not None and mask.any() else None,

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.data.decode import read_image
-from breastcam.data.pipeline import _resize_rounded, resize_image
+from breastcam.data.pipeline import resize_rounded, resize_image
 from breastcam.data.preprocess import get_preprocessor
 from breastcam.errors import ConfigError, DataError, MissingFileError, ModelFileError
 from breastcam.runs import files
@@ -104,7 +104,7 @@ class TrainedModel:
     # === The input pipeline (TensorFlow ops: usable in a graph) ===
     def resize(self, images) -> tf.Tensor:
         """Raw RGB ``[B, H, W, 3]`` (any size, 0-255) -> float32 whole grey levels at ``image_size``."""
-        return _resize_rounded(tf.convert_to_tensor(images), self.image_size)
+        return resize_rounded(tf.convert_to_tensor(images), self.image_size)
 
     def prepare(self, pixels) -> tf.Tensor:
         """Pixels at ``image_size`` (uint8, or float whole grey levels) -> the network's input."""

@@ -135,29 +135,24 @@ def test_cam_grid_figure(tmp_path):
         cam_grid(images, {"gradcam": maps["gradcam"][:1]})
 
 
-def test_a_users_own_sequential_model_is_explained_with_its_preprocessing_only(tmp_path, breakhis_root, capsys):
+def test_a_users_own_sequential_model_is_explained_with_its_preprocessing_only(tmp_path, breakhis_root, capsys,
+                                                                              user_keras_file):
     """A small Sequential CNN saved with model.save (no breastcam layer): every method works with
     --preprocessing and no --layer (before: 'None values not supported', the probe's CAM layer
     and class score came from two different calls of the loaded Sequential's layers)."""
-    import keras
-
     from breastcam.cli import main
 
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
-                            keras.layers.MaxPooling2D(), keras.layers.Conv2D(8, 3, activation="relu"),
-                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
-    net.save(tmp_path / "user.keras")
+    user = user_keras_file
     images = sorted(breakhis_root.rglob("*.png"))[:3]
     for method in ("gradcam", "gradcampp", "scorecam", "eigencam", "dtgradcam"):
         out = tmp_path / method
-        assert main(["explain", "--model", str(tmp_path / "user.keras"), "--images", *map(str, images),
+        assert main(["explain", "--model", str(user), "--images", *map(str, images),
                      "--preprocessing", "minus_one_one", "--method", method, "--out", str(out), "--quiet"]) == 0
         assert len(list(out.glob("*_overlay.png"))) == 3
         maps = [np.load(p) for p in out.glob(f"*_{method}.npy")]
         assert all(m.shape == (64, 64) and np.isfinite(m).all() for m in maps)
     # without --preprocessing: one clear message, not a guess
-    assert main(["explain", "--model", str(tmp_path / "user.keras"), "--images", str(images[0]),
+    assert main(["explain", "--model", str(user), "--images", str(images[0]),
                  "--out", str(tmp_path / "x"), "--quiet"]) == 1
     assert "--preprocessing" in capsys.readouterr().err
 

@@ -39,20 +39,13 @@ def _open(page, fragment: str, *, screenshot=None) -> str:
 
 
 @pytest.fixture(scope="module")
-def viewer(tmp_path_factory, breakhis_root):
-    import keras
-
+def viewer(tmp_path_factory, breakhis_root, user_keras_file):
     from breastcam.cli import main
 
     tmp = tmp_path_factory.mktemp("viewer")
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
-                            keras.layers.MaxPooling2D(), keras.layers.Conv2D(8, 3, activation="relu"),
-                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
-    net.save(tmp / "user.keras")
     images = sorted(breakhis_root.rglob("*.png"))[:4]
     out = tmp / "cams"
-    assert main(["explain", "--model", str(tmp / "user.keras"), "--images", *map(str, images),
+    assert main(["explain", "--model", str(user_keras_file), "--images", *map(str, images),
                  "--preprocessing", "minus_one_one", "--method", "gradcam", "dtgradcam", "--html",
                  "--param", "n_samples=2", "--out", str(out), "--quiet"]) == 0
     return out, images

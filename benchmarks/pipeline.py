@@ -312,7 +312,7 @@ def write_report(path: Path, uncached: dict, profile, large, augmented, loads, a
         "", "## Setting", "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         *_machine(),
-        f"- load average (1 min) at start / after section 1 / at the end: "
+        "- load average (1 min) at start / after section 1 / at the end: "
         + " / ".join(f"{x:.2f}" for x in loads)
         + f" on {os.cpu_count()} cores: "
         + ("no more than the benchmark's own threads" if max(loads) <= os.cpu_count() + 0.5 else

@@ -267,7 +267,7 @@ def main(argv=None) -> int:
             times[impl.name].append(time.perf_counter() - t0)
     load_after = os.getloadavg()
 
-    tf_impl, np_impl, ts_impl, st_impl = impls[0], impls[1], impls[2], impls[-1]
+    tf_impl, ts_impl, st_impl = impls[0], impls[2], impls[-1]
     peers = [i for i in impls if isinstance(i, Torchstain) and i.available]
     rate = {k: n / statistics.median(v) for k, v in times.items()}
     if args.json is not None:

@@ -18,7 +18,7 @@ def _choices(command: str, option: str) -> list[str]:
 def test_choices_match_the_registries():
     from breastcam.data.loaders import DATASETS
     from breastcam.data.official import PROTOCOL
-    from breastcam.data.splits import PATIENT_FROM, PROTOCOLS
+    from breastcam.data.splits import PROTOCOLS
     from breastcam.explain.registry import METHODS
     from breastcam.runs.files import EXPORT_FORMATS
 

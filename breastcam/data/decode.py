@@ -66,7 +66,7 @@ def set_max_image_pixels(limit: int) -> None:
     MAX_IMAGE_PIXELS = int(limit)
 
 
-def _declared_size(data: bytes) -> tuple[int, int] | None:
+def declared_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header alone (Pillow reads it lazily), or None if unknown.
 
     Pillow itself refuses headers over twice its own limit; that refusal is passed on as a
@@ -197,7 +197,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     reason = _truncation(data, fmt)
     if reason:
         raise BadImageError(path, reason)
-    declared = _declared_size(data)
+    declared = declared_size(data)
     if declared and too_large(*declared):
         raise BadImageError(path, too_large_reason(*declared))
     if _tf_decodable(data, fmt):

@@ -50,12 +50,6 @@ def _png_problem(data: bytes) -> str | None:
     return "the PNG has no IEND chunk: the file is truncated"
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack_from(">II", data, 16)
-    return None
-
-
 def check_image_file(path: str | os.PathLike) -> str | None:
     """Why ``path`` would fail (or mislead) the pipeline, or ``None`` when it passes."""
     from breastcam.data import decode  # TensorFlow / OpenCV: only when checking
@@ -80,14 +74,14 @@ def check_image_file(path: str | os.PathLike) -> str | None:
         reason = _png_problem(data)
         if reason:
             return reason
-        size = _png_size(data)
+        size = decode.declared_size(data)
         if size and decode.too_small(size[1], size[0]):
             return decode.too_small_reason(size[1], size[0])
         if size and decode.too_large(*size):
             return decode.too_large_reason(*size)
         return None
     if fmt in ("jpeg", "gif", "bmp"):
-        size = decode._declared_size(data)
+        size = decode.declared_size(data)
         return decode.too_large_reason(*size) if size and decode.too_large(*size) else None
     try:  # TIFF, PNM, unknown bytes: no end marker, decode the whole file
         decode.read_image(path)

@@ -32,7 +32,7 @@ from breastcam.evaluate.paper_metrics import paper_block, paper_definitions_for
 from breastcam.evaluate.predict import read_predictions
 from breastcam.evaluate.rundir import predict_run, read_json, read_run_config, suffix
 from breastcam.evaluate.trust_report import add_trust_columns, sample_metrics, trust_metrics
-from breastcam.runs import Run, files
+from breastcam.runs import files
 from breastcam.evaluate.statistics import (
     bootstrap_metrics,
     delong_test,
@@ -136,10 +136,10 @@ def evaluate_run(
 
     parse_uncertainty(uncertainty)  # a bad --uncertainty fails before the slow prediction
     run_dir = Path(run_dir)
-    frame, model = predict_run(run_dir, split=split, model_file=model_file,
-                               data_root=data_root, batch_size=batch_size, uncertainty=uncertainty)
+    frame, trained = predict_run(run_dir, split=split, model_file=model_file,
+                                 data_root=data_root, batch_size=batch_size, uncertainty=uncertainty)
     paths = output_paths(run_dir, split)
-    calibration = Run.open(run_dir).calibration
+    calibration = trained.calibration
     frame = add_trust_columns(frame, calibration)
     frame.to_csv(paths["predictions"], index=False, lineterminator="\n")
     out = metrics_from_predictions(frame, n_bootstrap=n_bootstrap, seed=seed, stratify=stratify,
@@ -151,7 +151,7 @@ def evaluate_run(
     for kind in ("tta", "mc"):  # test-time samples: the same measures on the mean of K samples
         if kind in frame.attrs:
             out["trust"][kind] = {**frame.attrs[kind], **sample_metrics(frame, kind, ece_bins=ece_bins)}
-    out["n_params"] = int(model.count_params())
+    out["n_params"] = int(trained.network.count_params())
     timing = read_json(run_dir / "timing.json")
     for key in TIMING_KEYS:
         if timing.get(key) is not None:

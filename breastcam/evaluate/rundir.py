@@ -49,7 +49,7 @@ def predict_run(
     calibrated: bool = True,
     uncertainty: str | None = None,
 ) -> tuple[pd.DataFrame, Any]:
-    """Predict ``split`` of a run: ``(predictions table, network)``.
+    """Predict ``split`` of a run: ``(predictions table, the run's TrainedModel)``.
 
     The probabilities are those the run serves: calibrated when ``breastcam calibrate`` fitted
     it, unless ``calibrated=False`` (the network's own, which calibration is fitted on).
@@ -107,4 +107,4 @@ def predict_run(
             frame[f"{kind}_prob_{name}"] = mean[:, i]
         frame[f"{kind}_uncertainty"] = entropy(mean)
         frame.attrs[kind] = {"k": k, **({"recipe": samples.recipe} if samples.recipe else {})}
-    return frame, trained.network
+    return frame, trained

@@ -679,21 +679,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = set(results["group"])
         groups = [g for g in TABLE_GROUPS if g.label in done]
     else:
-        on_row = None
         if args.csv:
             Path(args.csv).unlink(missing_ok=True)
-
-            def on_row(done: list[dict]) -> None:
-                frame = pd.DataFrame(done)
-                frame.to_csv(args.csv, mode="a", header=not Path(args.csv).is_file(), index=False,
-                             lineterminator="\n")
-        results = solve(groups, on_row)
+        results = solve(groups, functools.partial(_append_rows, args.csv) if args.csv else None)
     skipped = [g.label for g in TABLE_GROUPS if g not in groups]
     text = markdown(results, skipped, args.made_by or "")
     if args.write:
         Path(args.write).write_text(text, encoding="utf-8")
     print(text)
     return 0
+
+
+def _append_rows(csv: str, done: list[dict]) -> None:
+    """Append the rows solved so far to ``csv`` (an interrupted solve keeps what it found)."""
+    pd.DataFrame(done).to_csv(csv, mode="a", header=not Path(csv).is_file(), index=False, lineterminator="\n")
 
 
 if __name__ == "__main__":

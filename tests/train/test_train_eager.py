@@ -26,6 +26,6 @@ def test_eager_run_matches_traced_run(tmp_path):
     losses = [pd.read_csv(outs[e] / "history.csv")[["loss", "val_loss"]].to_numpy() for e in (False, True)]
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4, atol=1e-5)  # float32 op order
     (graph, _), (eager, model) = predict_run(outs[False]), predict_run(outs[True])
-    assert model.run_eagerly is True  # evaluated as it was trained
+    assert model.network.run_eagerly is True  # evaluated as it was trained
     probs = [f.filter(like="prob_").to_numpy() for f in (graph, eager)]
     np.testing.assert_allclose(probs[0], probs[1], atol=1e-4)

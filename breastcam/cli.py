@@ -470,6 +470,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.errors import DataError
     from breastcam.explain.read_ahead import ReadAhead
+    from breastcam.explain.registry import canonical_method, get_cam
     from breastcam.explain.run import (as_trained, check_model_argument, expand_image_paths, explain_files,
                                        load_model, method_params)
 
@@ -479,28 +480,30 @@ def _run_explain(args: argparse.Namespace) -> int:
     if bad:
         raise DataError(bad_files_message(bad, len(files), "the images to explain",
                                           hint="Replace them or leave them out of --images."))
-    methods = list(dict.fromkeys(args.method))
+    methods = list(dict.fromkeys(canonical_method(m) for m in args.method))
     params = dict(args.param)
+    cams = {}  # with --html: the CAM objects, reused by the viewer (one trace per method)
     with ReadAhead(files) as ahead:  # the first method's files decode while the model loads
         model = load_model(args.model, num_classes=args.num_classes, input_size=args.input_size,
                            weights=args.weights, preprocessing=args.preprocessing)
-        for k, method in enumerate(methods):  # one folder per method when there are several
-            out = Path(args.out) / method if len(methods) > 1 else Path(args.out)
+        trained = as_trained(model, args.preprocessing)
+        for k, name in enumerate(methods):  # one folder per method when there are several
+            out = Path(args.out) / name if len(methods) > 1 else Path(args.out)
+            method, layer, method_kw = name, args.layer, method_params(name, params, several=len(methods) > 1)
+            if args.html:
+                method = cams[name] = get_cam(name, trained.network, layer, batch_size=args.batch_size, **method_kw)
+                layer, method_kw = None, {}
             frame = explain_files(
-                model, files, method, out_dir=out, masks=args.masks,
-                preprocessing=args.preprocessing, batch_size=args.batch_size, targets=args.target,
-                layer=args.layer, faithfulness=args.faithfulness, steps=args.steps, progress=not args.quiet,
-                read_ahead=ahead if k == 0 else None, **method_params(method, params, several=len(methods) > 1),
+                trained, files, method, out_dir=out, masks=args.masks, batch_size=args.batch_size,
+                targets=args.target, layer=layer, faithfulness=args.faithfulness, steps=args.steps,
+                progress=not args.quiet, read_ahead=ahead if k == 0 else None, **method_kw,
             )
-            print(f"explained {len(frame)} images with {method}: {out}/metrics.csv")
+            print(f"explained {len(frame)} images with {name}: {out}/metrics.csv")
     if args.html:
         from breastcam.explain.viewer_data import viewer_items
         from breastcam.report.viewer import write_viewer
 
-        trained = as_trained(model, args.preprocessing)
-        items = viewer_items(trained, files, methods, layer=args.layer, masks=args.masks,
-                             params={m: method_params(m, params, several=True) for m in methods},
-                             batch_size=args.batch_size)
+        items = viewer_items(trained, files, cams, masks=args.masks, batch_size=args.batch_size)
         path = write_viewer(Path(args.out) / "viewer.html", items, methods, trained.class_names,
                             title=f"{trained.network.name}: {', '.join(methods)}",
                             note=f"{len(items)} images; model {args.model}")

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.evaluate.trust import entropy
+from breastcam.explain.base import BaseCAM
 from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.runs import TrainedModel
 
@@ -43,18 +44,24 @@ def region_boxes(region: np.ndarray, min_area: int = 4) -> list[list[int]]:
     return [[int(x), int(y), int(w), int(h)] for x, y, w, h, area in stats[1:n] if area >= min_area]
 
 
-def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike], methods: Sequence[str], *,
-                 layer: str | None = "auto", masks=None, params: Mapping | None = None,
-                 batch_size: int = 8) -> list[ViewerItem]:
-    """Explain ``files`` with every method for every class and collect what the viewer shows."""
+def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike],
+                 methods: Sequence[str] | Mapping[str, BaseCAM], *, layer: str | None = "auto", masks=None,
+                 params: Mapping | None = None, batch_size: int = 8) -> list[ViewerItem]:
+    """Explain ``files`` with every method for every class and collect what the viewer shows.
+
+    ``methods``: names (CAMs made here with ``layer`` and ``params[method]``), or ready CAM
+    objects of ``trained.network`` by name (``explain --html`` passes those it explained the
+    files with: their graphs are traced once)."""
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain.run import MaskSource
 
-    params = dict(params or {})
-    names = [canonical_method(m) for m in dict.fromkeys(methods)]
-    cams = {m: get_cam(m, trained.network, layer, batch_size=batch_size, **dict(params.get(m) or {}))
-            for m in names}
+    if isinstance(methods, Mapping):
+        cams = {canonical_method(m): cam for m, cam in methods.items()}
+    else:
+        params = dict(params or {})
+        cams = {m: get_cam(m, trained.network, layer, batch_size=batch_size, **dict(params.get(m) or {}))
+                for m in (canonical_method(m) for m in dict.fromkeys(methods))}
     source = MaskSource(masks)
     k = len(trained.class_names)
     items: list[ViewerItem] = []

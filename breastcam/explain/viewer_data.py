@@ -44,6 +44,32 @@ def region_boxes(region: np.ndarray, min_area: int = 4) -> list[list[int]]:
     return [[int(x), int(y), int(w), int(h)] for x, y, w, h, area in stats[1:n] if area >= min_area]
 
 
+def known_region(mask, size: tuple[int, int]) -> np.ndarray | None:
+    """A ground-truth mask (any size, non-zero = inside) as a boolean region at ``size`` = (h, w)
+    (nearest neighbour), or None when there is no mask or it is empty."""
+    if mask is None:
+        return None
+    region = cv2.resize(np.asarray(mask, np.uint8), (int(size[1]), int(size[0])),
+                        interpolation=cv2.INTER_NEAREST).astype(bool)
+    return region if region.any() else None
+
+
+def add_map(items: dict, key, cam: BaseCAM, i: int, cam_map: np.ndarray, **item) -> ViewerItem:
+    """Record image ``i`` of ``cam``'s last call (its map of the class explained, its
+    probabilities and, for DT Grad-CAM, its kept region's boxes) in ``items[key]``; the item is
+    made from ``item`` (``name``, ``image``, optional ``mask`` and ``truth``) the first time a
+    method sees the image. For pipelines that explain one method at a time (the experiments)."""
+    target = int(cam.last_targets_[i])
+    viewer_item = items.get(key)
+    if viewer_item is None:
+        viewer_item = items[key] = ViewerItem(
+            probabilities=[float(p) for p in cam.last_probabilities_[i]], target=target, maps={}, **item)
+    viewer_item.maps[cam.name] = {target: cam_map}
+    if getattr(cam, "last_masks_", None) is not None:
+        viewer_item.boxes[cam.name] = region_boxes(np.asarray(cam.last_masks_[i]))
+    return viewer_item
+
+
 def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike],
                  methods: Sequence[str] | Mapping[str, BaseCAM], *, layer: str | None = "auto", masks=None,
                  params: Mapping | None = None, batch_size: int = 8) -> list[ViewerItem]:
@@ -85,10 +111,8 @@ def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike],
                         boxes.setdefault(m, {})[i] = region_boxes(np.asarray(cam.last_masks_[i]))
         for i, path in enumerate(chunk):
             u8 = np.asarray(tf.cast(tf.round(pixels[i]), tf.uint8))
-            mask = source.get(path, originals[i].shape[:2]) if source.given else None
-            if mask is not None:
-                mask = cv2.resize(np.asarray(mask, np.uint8), tuple(reversed(trained.image_size)),
-                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            mask = known_region(source.get(path, originals[i].shape[:2]) if source.given else None,
+                                trained.image_size)
             p = served[i]
             items.append(ViewerItem(
                 name=path.name, image=u8, probabilities=[float(v) for v in p], target=int(predicted[i]),
@@ -96,6 +120,6 @@ def viewer_items(trained: TrainedModel, files: Sequence[str | os.PathLike],
                 uncertainty=float(entropy(p[None])[0]),
                 prediction_set=None if sets is None else [int(c) for c in np.flatnonzero(sets[i])],
                 boxes={m: b[i] for m, b in boxes.items() if i in b},
-                mask=mask if mask is not None and mask.any() else None,
+                mask=mask,
             ))
     return items

@@ -217,14 +217,14 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                    protocols: Sequence[str] | None = None) -> Path:
     """CAM methods on DALAResNet50: mask metrics (where masks exist), deletion / insertion,
     and the Fig. 7 grid (one row per subset value)."""
-    import cv2
 
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics
+    from breastcam.explain.registry import canonical_method
     from breastcam.explain.road import road
     from breastcam.explain.stability import oriented, rank_stability
-    from breastcam.explain.viewer_data import ViewerItem, region_boxes
+    from breastcam.explain.viewer_data import ViewerItem, add_map, known_region
     from breastcam.report.cam_grid import cam_grid
     from breastcam.report.viewer import write_viewer
 
@@ -252,7 +252,8 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
     for job in plan.splits:
         outcome.hashes[runner._relative(job.path)] = runner.file_sha256(job.path)
 
-    methods = list(cfg.get("methods") or ["gradcam", "scorecam", "eigencam", "dtgradcam"])
+    methods = list(dict.fromkeys(canonical_method(m) for m in cfg.get("methods") or
+                                 ["gradcam", "scorecam", "eigencam", "dtgradcam"]))
     params = dict(cfg.get("params") or {})
     max_images = int((exp["quick"].get("max_images") if quick else None) or cfg.get("max_images") or 64)
     by = plan.report_by or (exp.get("subsets") or {}).get("by")
@@ -300,21 +301,10 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                 frame = pd.concat([frame, pd.DataFrame(scores)], axis=1)
             frame[by or "subset"] = test[by].map(planning.subset_text) if by else subset
             for i in range(len(test)):  # the offline viewer: every explained image, every method
-                item = viewer.get((subset, i))
-                if item is None:
-                    probs = [float(p) for p in cam.last_probabilities_[i]]
-                    region = None if masks is None or masks[i] is None else cv2.resize(
-                        np.asarray(masks[i], np.uint8), tuple(reversed(trained.image_size)),
-                        interpolation=cv2.INTER_NEAREST).astype(bool)
-                    item = viewer[(subset, i)] = ViewerItem(
-                        name=f"{subset} / {Path(test.loc[i, 'path']).name}",
+                add_map(viewer, (subset, i), cam, i, maps[i], name=f"{subset} / {Path(test.loc[i, 'path']).name}",
                         image=np.asarray(resize_image(originals[i], trained.image_size).numpy(), np.uint8),
-                        probabilities=probs, target=int(cam.last_targets_[i]), maps={},
-                        mask=region if region is not None and region.any() else None,
+                        mask=known_region(None if masks is None else masks[i], trained.image_size),
                         truth=str(test.loc[i, "label"]) if "label" in test else None)
-                item.maps[method] = {int(cam.last_targets_[i]): maps[i]}
-                if method == "dtgradcam" and getattr(cam, "last_masks_", None) is not None:
-                    item.boxes[method] = region_boxes(np.asarray(cam.last_masks_[i]))
             for value, part in frame.groupby(by or "subset"):
                 for metric in ("iou", "dice", "recall", "f1", "deletion_auc", "insertion_auc", "road_morf",
                                "road_lerf"):

@@ -61,6 +61,17 @@ def test_a_keras_hub_vit_backbones_tokens_are_laid_out_as_their_grid():
     assert tuple(acts.shape) == (2, 4, 4, 16)  # 17 tokens: the class token dropped
     maps = cam(_x())
     assert maps.shape == (2, 32, 32) and np.isfinite(maps).all()
+    # the grid is the image's: a change to the pixels of patch (row 1, column 2) moves only grid
+    # cell (1, 2) of the patch embeddings (no attention has mixed the tokens yet)
+    embed = get_cam("gradcam", model, f"{backbone.name}/vit_patching_and_embedding")
+    x = _x()
+    moved = x.copy()
+    moved[:, 8:16, 16:24, :] += 0.5
+    change = np.abs(np.asarray(embed.forward(moved)[0]) - np.asarray(embed.forward(x)[0])).max(axis=-1)
+    assert change.shape == (2, 4, 4)
+    assert (change[:, 1, 2] > 1e-3).all()
+    change[:, 1, 2] = 0.0
+    assert change.max() < 1e-6
 
 
 def test_a_head_on_the_class_token_alone_moves_the_search_to_a_layer_it_depends_on():

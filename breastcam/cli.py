@@ -526,6 +526,11 @@ def _add_sanity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer", default="auto", help="CAM layer (default auto)")
     p.add_argument("--preprocessing", default=None, help="for a .keras file of your own")
+    p.add_argument("--data-randomisation", "--data-randomization", action="store_true",
+                   help="also retrain the run (a run folder) on permuted labels and compare its maps with the "
+                        "trained model's (Adebayo et al. 2018, section 5): a model's training time again")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the permuted-label training (default: the run's)")
 
 
 def _run_sanity(args: argparse.Namespace) -> int:
@@ -535,11 +540,20 @@ def _run_sanity(args: argparse.Namespace) -> int:
     model = load_model(args.model, preprocessing=args.preprocessing)
     result = sanity_files(model, args.images, args.method, out_dir=args.out, preprocessing=args.preprocessing,
                           layer=args.layer, steps=args.steps, modes=args.mode, seed=args.seed,
-                          threshold=args.threshold, log=(lambda _: None))
+                          threshold=args.threshold, data_randomisation=args.data_randomisation,
+                          epochs=args.epochs, log=(print if args.data_randomisation else (lambda _: None)))
     for method, v in result.verdicts.items():
         print(f"{method}: {'passes' if v['passes'] else 'FAILS'} (Spearman with every layer random "
               f"{v['spearman']:.3f}, 95 % CI up to {v['spearman_ci_high']:.3f})")
-    print(f"table, figure and verdicts: {args.out}/sanity.md, sanity_strip.png")
+    if result.data is not None:
+        for method, v in result.data.verdicts.items():
+            print(f"{method}: {'passes' if v['passes'] else 'FAILS'} the data randomisation (Spearman with the "
+                  f"permuted-label model {v['spearman']:.3f}, 95 % CI up to {v['spearman_ci_high']:.3f})")
+        fit = result.data.fit
+        print(f"the permuted-label run fit its labels to a training accuracy of {fit['accuracy']:.3f} "
+              f"(largest class {fit['chance']:.3f}) in {fit['epochs']} epoch(s)")
+    figures = "sanity_strip.png" + (", data_randomisation.png" if result.data is not None else "")
+    print(f"table, figures and verdicts: {args.out}/sanity.md, {figures}")
     return 0
 
 

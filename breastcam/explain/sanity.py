@@ -27,7 +27,7 @@ across steps (one trace).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import cv2
 import keras
@@ -171,6 +171,7 @@ class SanityResult:
     strip: dict  # method -> [trained map, cascading step maps...] of the first image
     steps: list  # the step labels
     threshold: float
+    data: Any = None  # a data_randomisation.DataRandomisationResult, when that check ran
 
 
 def sanity_check(

@@ -2,7 +2,10 @@
 
 Writes ``sanity.csv`` (method, mode, step, layers, measure, mean, CI), ``sanity.md`` (verdicts and
 table), ``sanity.json`` (verdicts, steps, settings) and ``sanity_strip.png`` (the randomisation
-strip of the first image) into ``out_dir``.
+strip of the first image) into ``out_dir``. With ``data_randomisation`` (a run only) also the
+check of :mod:`breastcam.explain.data_randomisation`: ``permuted_labels/`` (its manifest and
+run), ``data_randomisation.csv``, ``data_randomisation.png``, its section of ``sanity.md`` and
+its key of ``sanity.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from breastcam.data.preflight import bad_files_message, find_bad_files
-from breastcam.errors import DataError
+from breastcam.errors import DataError, UsageError
 from breastcam.explain import sanity
 from breastcam.explain.registry import canonical_method, get_cam
 from breastcam.explain.run import as_trained, expand_image_paths
@@ -27,10 +30,18 @@ MAX_IMAGES = 64  # every step explains every image with every method: keep it a 
 def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Sequence[str], *,
                  out_dir: str | os.PathLike, preprocessing: str | None = None, layer: str | None = "auto",
                  steps: int = 5, modes: Sequence[str] = sanity.MODES, seed: int = 0,
-                 threshold: float = 0.5, n_bootstrap: int = 1000, log=print) -> sanity.SanityResult:
+                 threshold: float = 0.5, n_bootstrap: int = 1000, data_randomisation: bool = False,
+                 epochs: int | None = None, log=print) -> sanity.SanityResult:
     """Check ``methods`` on the images ``paths`` (files or folders) for ``model`` (a run, a
-    ``.keras`` file or a TrainedModel); returns the result and writes its files."""
+    ``.keras`` file or a TrainedModel); returns the result and writes its files.
+    ``data_randomisation`` retrains the run on permuted labels (``epochs``: default the run's)
+    and compares the maps too (``result.data``)."""
+    from breastcam.runs import Run
+
     trained = as_trained(model, preprocessing)
+    if data_randomisation and not (trained.source and Run.is_run(trained.source)):
+        raise UsageError(f"--data-randomisation retrains the model on permuted labels from its run's config: "
+                         f"give a run folder as --model, not {trained.source or 'a model object'}")
     files = expand_image_paths(paths)
     bad = find_bad_files([str(f) for f in files])
     if bad:
@@ -60,4 +71,20 @@ def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Seque
         "seed": seed, "images": [str(f) for f in files], "cam_layers": layers,
         "model": trained.network.name}, indent=2, default=float))
     sanity.strip_figure(result, np.asarray(pixels[0], np.float32), out / "sanity_strip.png")
+    if data_randomisation:
+        from breastcam.explain import data_randomisation as dr
+
+        log(f"training {trained.source} again on permuted labels")
+        permuted_dir = dr.permuted_label_run(trained.source, out / dr.PERMUTED, seed=seed, epochs=epochs)
+        result.data = dr.data_randomisation_check(
+            trained.network, dr.memorised_network(permuted_dir), x, names, layer=layer, threshold=threshold,
+            n_bootstrap=n_bootstrap, seed=seed, fit=dr.training_fit(permuted_dir))
+        result.data.table.to_csv(out / "data_randomisation.csv", index=False, lineterminator="\n")
+        with open(out / "sanity.md", "a", encoding="utf-8") as fh:
+            fh.write("\n" + dr.markdown(result.data))
+        summary = json.loads((out / "sanity.json").read_text())
+        summary["data_randomisation"] = {"verdicts": result.data.verdicts, "fit": result.data.fit,
+                                         "permuted_run": str(permuted_dir)}
+        (out / "sanity.json").write_text(json.dumps(summary, indent=2, default=float))
+        dr.pair_figure(result.data, np.asarray(pixels[0], np.float32), out / "data_randomisation.png")
     return result

@@ -42,6 +42,17 @@ def small_cnn(size: int = 32, classes: int = 3, seed: int = 0, name: str = "smal
     return keras.Model(inp, out, name=name)
 
 
+def squares(n: int = 192, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class 1 images hold a bright 8 x 8 square somewhere on noise; class 0 only noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.3, (n, size, size, 3)).astype("float32")
+    y = np.arange(n) % 2
+    for i in np.flatnonzero(y):
+        r, c = rng.integers(2, size - 10, 2)
+        x[i, r:r + 8, c:c + 8] += 1.5
+    return x, y
+
+
 @pytest.fixture(scope="module")
 def cnn() -> keras.Model:
     return small_cnn()

@@ -14,6 +14,7 @@ import pytest
 
 from breastcam.explain import get_cam
 from breastcam.explain.sanity import CONTROL, EdgeMap, layer_groups, otsu_kept, sanity_check, spearman, ssim
+from conftest import squares
 
 
 def test_the_measures_on_hand_made_maps():
@@ -31,23 +32,12 @@ def test_the_measures_on_hand_made_maps():
     assert otsu_kept(half, quarter) == pytest.approx(0.5)  # half of the trained region is left
 
 
-def _squares(n=192, size=32, seed=0):
-    """Class 1 images hold a bright 8 x 8 square somewhere on noise; class 0 only noise."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 0.3, (n, size, size, 3)).astype("float32")
-    y = np.arange(n) % 2
-    for i in np.flatnonzero(y):
-        r, c = rng.integers(2, size - 10, 2)
-        x[i, r:r + 8, c:c + 8] += 1.5
-    return x, y
-
-
 @pytest.fixture(scope="module")
 def trained_cnn():
     from breastcam.models import build
 
     keras.utils.set_random_seed(0)
-    x, y = _squares()
+    x, y = squares()
     model = build("tinycnn", 2, (32, 32, 3), weights=None)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])

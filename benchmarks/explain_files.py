@@ -238,8 +238,9 @@ def main() -> None:
         "graph (the forward pass and the head's gradient) and the graph's first run (TensorFlow's "
         "graph optimisation and kernel set-up). Decoding runs beside it, so the loop afterwards beats "
         "the bound; what is left over is this start. A call reaches 0.85x of the bound only when its "
-        "files take several times this start at the bound: at 224 px they do, at 112 px (256 files "
-        "in about 6 s at the bound) they do not.",
+        "files take several times this start at the bound: "
+        + "; ".join(f"at {r['size']} px the {args.files} files take {args.files / r['bound']:.1f} s at the "
+                    f"bound and the start {sum(r['startup']):.1f} s" for r in rows) + ".",
     ]
     write_report(lines, args.out)
 

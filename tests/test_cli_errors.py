@@ -1,4 +1,4 @@
-"""The 18 bad-input cases of docs/ERRORS.md through the command line.
+"""The bad-input cases of docs/ERRORS.md through the command line.
 
 Each case makes its files in tmp_path (no committed binaries), runs ``breastcam.cli.main`` in
 process and checks the exit code, that stderr holds one ``breastcam CMD: error:`` paragraph and
@@ -257,6 +257,16 @@ def case_sanity_one_image(root, manifest):
     assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0
     return (["sanity", "--model", str(root / "run"), "--images", str(root / "benign_1.png"),
              "--out", str(root / "s")], 1, ["at least 2 images"])
+
+
+def case_data_randomisation_of_a_file(root, manifest):
+    """Retraining on permuted labels needs a run's config: a bare .keras file is refused at once."""
+    from breastcam.models import build
+
+    build("tinycnn", 2, (32, 32, 3), weights=None).save(root / "own.keras")
+    return (["sanity", "--model", str(root / "own.keras"), "--preprocessing", "minus_one_one", "--images",
+             str(root / "benign_1.png"), str(root / "benign_2.png"), "--out", str(root / "s"),
+             "--data-randomisation"], 2, ["own.keras", "give a run folder"])
 
 
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}

@@ -266,7 +266,7 @@ def case_data_randomisation_of_a_file(root, manifest):
     build("tinycnn", 2, (32, 32, 3), weights=None).save(root / "own.keras")
     return (["sanity", "--model", str(root / "own.keras"), "--preprocessing", "minus_one_one", "--images",
              str(root / "benign_1.png"), str(root / "benign_2.png"), "--out", str(root / "s"),
-             "--data-randomisation"], 2, ["own.keras", "give a run folder"])
+             "--data-randomisation"], 2, ["--data-randomisation retrains", "own.keras", "give a run folder"])
 
 
 CASES = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}

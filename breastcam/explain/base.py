@@ -198,15 +198,18 @@ class BaseCAM:
         (``tf.config.run_functions_eagerly``) the tape is used.
         """
         if not tf.executing_eagerly():
-            acts, logits = self.forward(x, cast=False)
-            targets = self.resolve_targets(logits, targets)
-            score = tf.gather(logits, targets, axis=1, batch_dims=1)
+            acts, logits, targets, score = self._class_score(x, targets)
             return acts, logits, targets, tf.gradients(score, acts)[0]
         with tf.GradientTape() as tape:
-            acts, logits = self.forward(x, cast=False)
-            targets = self.resolve_targets(logits, targets)
-            score = tf.gather(logits, targets, axis=1, batch_dims=1)
+            acts, logits, targets, score = self._class_score(x, targets)
         return acts, logits, targets, tape.gradient(score, acts)
+
+    def _class_score(self, x: tf.Tensor, targets: tf.Tensor):
+        """``(acts, logits, targets, score)``: the layer's own tensor, targets resolved, and the
+        logit of each image's target."""
+        acts, logits = self.forward(x, cast=False)
+        targets = self.resolve_targets(logits, targets)
+        return acts, logits, targets, tf.gather(logits, targets, axis=1, batch_dims=1)
 
     def _compute(self, x: tf.Tensor, targets: tf.Tensor):
         if self.uses_gradients:

@@ -20,15 +20,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 
 from breastcam.errors import OutputExistsError, UsageError
+from breastcam.explain.base import BaseCAM
 from breastcam.explain.registry import canonical_method, get_cam
-from breastcam.explain.sanity import CONTROL, EdgeMap, compare, mean_ci
+from breastcam.explain.sanity import CONTROL, EdgeMap, compare, map_rows_figure, mean_ci
 from breastcam.runs import Run, files
 
 PERMUTED = "permuted_labels"  # folder (inside the sanity output) of the permuted manifest and run
@@ -121,19 +122,23 @@ class DataRandomisationResult:
 
 
 def data_randomisation_check(trained: keras.Model, permuted: keras.Model, images: np.ndarray,
-                             methods: Sequence[str], *, layer: str | None = "auto", threshold: float = 0.5,
-                             n_bootstrap: int = 1000, seed: int = 0, control: bool = True,
+                             methods: Sequence[str] | Mapping[str, BaseCAM], *, layer: str | None = "auto",
+                             threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0, control: bool = True,
                              fit: dict | None = None) -> DataRandomisationResult:
     """Compare each method's maps of ``images`` (the models' preprocessed input) between the
     ``trained`` model and the one trained on ``permuted`` labels (same architecture), both for
-    the class the trained model predicts."""
+    the class the trained model predicts. ``methods``: names (CAMs of ``trained`` made at
+    ``layer``), or ready CAM objects of ``trained`` by name (their layer is used for both)."""
+    if isinstance(methods, Mapping):
+        cams = {canonical_method(m): cam for m, cam in methods.items()}
+    else:
+        cams = {m: get_cam(m, trained, layer) for m in (canonical_method(m) for m in dict.fromkeys(methods))}
     rows, pairs, verdict = [], {}, {}
-    names = [canonical_method(m) for m in dict.fromkeys(methods)]
-    for name in [*names, *([CONTROL] if control else [])]:
+    for name in [*cams, *([CONTROL] if control else [])]:
         if name == CONTROL:
             ours = theirs = EdgeMap()(images)
         else:
-            cam = get_cam(name, trained, layer)
+            cam = cams[name]
             ours = cam(images)
             theirs = get_cam(name, permuted, cam.layer)(images, cam.last_targets_)
         pairs[name] = (ours[0], theirs[0])
@@ -177,25 +182,4 @@ def markdown(result: DataRandomisationResult) -> str:
 
 def pair_figure(result: DataRandomisationResult, image: np.ndarray, path) -> None:
     """One row per method: the image, the trained model's map, the permuted-label model's map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(result.pairs)
-    fig, axes = plt.subplots(len(names), 3, figsize=(4.8, 1.7 * len(names)), squeeze=False)
-    shown = np.asarray(image, np.float32)
-    shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
-    for i, name in enumerate(names):
-        axes[i, 0].imshow(shown)
-        for j, m in enumerate(result.pairs[name], start=1):
-            axes[i, j].imshow(m, cmap="jet", vmin=0, vmax=1)
-        axes[i, 0].set_ylabel(name if len(name) < 14 else name.split(" (")[0], fontsize=7)
-        for j, title in enumerate(["image", "trained", "permuted labels"]):
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
-            if i == 0:
-                axes[i, j].set_title(title, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    map_rows_figure(result.pairs, image, ["image", "trained", "permuted labels"], path)

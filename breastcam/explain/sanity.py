@@ -272,20 +272,27 @@ def markdown(result: SanityResult) -> str:
 def strip_figure(result: SanityResult, image: np.ndarray, path) -> None:
     """The randomisation strip of the first image: one row per method, trained then each
     cascading step (Adebayo et al.'s Figure 2 layout)."""
+    titles = ["image", "trained"] + [f"random to\n{label.split(' ..')[0].split(' (')[0]}" for label in result.steps]
+    map_rows_figure(result.strip, image, titles, path)
+
+
+def map_rows_figure(rows: Mapping[str, Sequence[np.ndarray]], image: np.ndarray, titles: Sequence[str],
+                    path) -> None:
+    """One row per method: the image, then that method's maps (jet, [0, 1]); ``titles`` head
+    the columns of the first row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(result.strip)
-    cols = 1 + max(len(v) for v in result.strip.values())
+    names = list(rows)
+    cols = 1 + max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(names), cols, figsize=(1.6 * cols, 1.7 * len(names)), squeeze=False)
     shown = np.asarray(image, np.float32)
     shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
-    titles = ["image", "trained"] + [f"random to\n{label.split(' ..')[0].split(' (')[0]}" for label in result.steps]
     for i, name in enumerate(names):
         axes[i, 0].imshow(shown)
-        for j, m in enumerate(result.strip[name], start=1):
+        for j, m in enumerate(rows[name], start=1):
             axes[i, j].imshow(m, cmap="jet", vmin=0, vmax=1)
         axes[i, 0].set_ylabel(name if len(name) < 14 else name.split(" (")[0], fontsize=7)
         for j in range(cols):

@@ -65,24 +65,24 @@ def sanity_files(model, paths: Sequence[str | os.PathLike] | str, methods: Seque
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out / "sanity.csv", index=False, lineterminator="\n")
     (out / "sanity.md").write_text(sanity.markdown(result), encoding="utf-8")
-    layers = {m: cam.layer for m, cam in cams.items()}
-    (out / "sanity.json").write_text(json.dumps({
-        "verdicts": result.verdicts, "steps": result.steps, "threshold": threshold, "modes": list(modes),
-        "seed": seed, "images": [str(f) for f in files], "cam_layers": layers,
-        "model": trained.network.name}, indent=2, default=float))
+    summary = {"verdicts": result.verdicts, "steps": result.steps, "threshold": threshold, "modes": list(modes),
+               "seed": seed, "images": [str(f) for f in files], "cam_layers": {m: c.layer for m, c in cams.items()},
+               "model": trained.network.name}
+    (out / "sanity.json").write_text(json.dumps(summary, indent=2, default=float))
     sanity.strip_figure(result, np.asarray(pixels[0], np.float32), out / "sanity_strip.png")
+    # written before the retraining below (a model's training time): an interrupted data
+    # randomisation keeps the model randomisation's files; its own are added after
     if data_randomisation:
         from breastcam.explain import data_randomisation as dr
 
         log(f"training {trained.source} again on permuted labels")
         permuted_dir = dr.permuted_label_run(trained.source, out / dr.PERMUTED, seed=seed, epochs=epochs)
         result.data = dr.data_randomisation_check(
-            trained.network, dr.memorised_network(permuted_dir), x, names, layer=layer, threshold=threshold,
+            trained.network, dr.memorised_network(permuted_dir), x, cams, threshold=threshold,
             n_bootstrap=n_bootstrap, seed=seed, fit=dr.training_fit(permuted_dir))
         result.data.table.to_csv(out / "data_randomisation.csv", index=False, lineterminator="\n")
         with open(out / "sanity.md", "a", encoding="utf-8") as fh:
             fh.write("\n" + dr.markdown(result.data))
-        summary = json.loads((out / "sanity.json").read_text())
         summary["data_randomisation"] = {"verdicts": result.data.verdicts, "fit": result.data.fit,
                                          "permuted_run": str(permuted_dir)}
         (out / "sanity.json").write_text(json.dumps(summary, indent=2, default=float))

@@ -217,7 +217,6 @@ def cam_comparison(exp: dict, data_dir: Path, out: Path, *, quick: bool = False,
                    protocols: Sequence[str] | None = None) -> Path:
     """CAM methods on DALAResNet50: mask metrics (where masks exist), deletion / insertion,
     and the Fig. 7 grid (one row per subset value)."""
-
     from breastcam.data.decode import read_image
     from breastcam.data.pipeline import resize_image
     from breastcam.explain import deletion_insertion, get_cam, mask_metrics

@@ -53,6 +53,18 @@ def squares(n: int = 192, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np
     return x, y
 
 
+def fit_tinycnn(x: np.ndarray, y: np.ndarray, epochs: int = 8) -> tuple[keras.Model, float]:
+    """breastcam's tinycnn (seeded) fitted to ``(x, y)``: the model and its last training accuracy."""
+    from breastcam.models import build
+
+    keras.utils.set_random_seed(0)
+    model = build("tinycnn", 2, tuple(x.shape[1:]), weights=None)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    return model, history.history["accuracy"][-1]
+
+
 @pytest.fixture(scope="module")
 def cnn() -> keras.Model:
     return small_cnn()

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 
 import cv2
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from breastcam.explain import get_cam
 from breastcam.explain.sanity import CONTROL, EdgeMap, layer_groups, otsu_kept, sanity_check, spearman, ssim
-from conftest import squares
+from conftest import fit_tinycnn, squares
 
 
 def test_the_measures_on_hand_made_maps():
@@ -34,15 +33,9 @@ def test_the_measures_on_hand_made_maps():
 
 @pytest.fixture(scope="module")
 def trained_cnn():
-    from breastcam.models import build
-
-    keras.utils.set_random_seed(0)
     x, y = squares()
-    model = build("tinycnn", 2, (32, 32, 3), weights=None)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    history = model.fit(x, y, epochs=8, batch_size=32, verbose=0)
-    assert history.history["accuracy"][-1] > 0.9  # it learnt the squares
+    model, accuracy = fit_tinycnn(x, y)
+    assert accuracy > 0.9  # it learnt the squares
     return model, x[y == 1][:8]
 
 

@@ -792,7 +792,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callab
 # ``breastcam validate ... --quiet``); a subcommand that has its own flag of the name keeps it.
 GLOBAL_FLAGS = (
     ("--debug", "on an error, show the Python traceback (default: one-paragraph message)"),
-    ("--verbose", "keep TensorFlow's start-up and C++ log lines"),
+    ("--verbose", "keep TensorFlow's start-up and C++ log lines and OpenCV's"),
     ("--quiet", "no progress bars"),
 )
 

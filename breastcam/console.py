@@ -22,11 +22,13 @@ _ENABLED = True
 # TensorFlow / absl C++ logging: only fatal lines. Its ERROR level carries lines a user cannot act
 # on (e.g. "NodeDef mentions attribute use_unbounded_threadpool ..." at every first epoch: a
 # tf.data graph attribute the runtime ignores); real failures reach Python as exceptions, which
-# breastcam reports. `--verbose` keeps everything.
+# breastcam reports. OpenCV likewise logs "[ERROR] imdecode_ ... can't read data" for a corrupt
+# file that breastcam then names in its own message. `--verbose` keeps everything.
 QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "ABSL_MIN_LOG_LEVEL": "3",
     "GRPC_VERBOSITY": "ERROR",
+    "OPENCV_LOG_LEVEL": "FATAL",
 }
 
 
@@ -83,9 +85,13 @@ def silenced_fd2() -> Iterator[None]:
 
 
 def quiet_tensorflow() -> None:
-    """Import TensorFlow and probe its devices with fd 2 silenced (no start-up lines)."""
+    """Import TensorFlow and probe its devices with fd 2 silenced (no start-up lines); OpenCV's
+    logging down to fatal lines."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    if "cv2" in sys.modules and os.environ["OPENCV_LOG_LEVEL"] == QUIET_ENV["OPENCV_LOG_LEVEL"]:
+        cv2_logging = sys.modules["cv2"].utils.logging  # imported already: the variable came too late
+        cv2_logging.setLogLevel(cv2_logging.LOG_LEVEL_FATAL)
     if "tensorflow" in sys.modules:
         return
     with silenced_fd2():

@@ -32,6 +32,24 @@ def test_a_normal_call_prints_no_tensorflow_startup_lines():
     assert helped.returncode == 0 and helped.stderr == ""
 
 
+def test_a_corrupt_image_is_reported_once_without_opencv_log_lines(tmp_path):
+    """OpenCV logged ``[ERROR:0@1.2] global loadsave.cpp ... imdecode_ ... can't read data`` for a
+    truncated PGM before breastcam's own line naming the file: one problem, said twice."""
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    assert cv2.imwrite(str(tmp_path / "good.pgm"), np.full((40, 40), 120, np.uint8))
+    whole = cv2.imencode(".pgm", np.arange(1600, dtype=np.uint8).reshape(40, 40))[1].tobytes()
+    (tmp_path / "cut.pgm").write_bytes(whole[:len(whole) // 2])
+    pd.DataFrame({"path": ["good.pgm", "cut.pgm"], "label": ["a", "b"], "label_index": [0, 1],
+                  "patient_id": ["p1", "p2"]}).to_csv(tmp_path / "m.csv", index=False)
+    done = _run("validate", str(tmp_path / "m.csv"), "--root", str(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert "cut.pgm" in done.stdout and "good.pgm" not in done.stdout
+    assert "imdecode" not in done.stderr and "[ERROR" not in done.stderr, done.stderr
+
+
 def test_silenced_fd2_restores_stderr_and_replays_on_failure(capfd):
     with console.silenced_fd2():
         os.write(2, b"hidden\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -275,14 +276,17 @@ def explain_files(
     own = read_ahead is None
     ahead = ReadAhead(files) if own else read_ahead
     with ThreadPoolExecutor(workers, thread_name_prefix="explain-io") as pool, \
-            ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, \
-            tqdm(total=len(files), desc=f"explain {method}", unit="img", disable=not progress) as bar:
+            ThreadPoolExecutor(1, thread_name_prefix="explain-load") as loader, ExitStack() as stack:
         load = partial(_load_batch, ahead=ahead, trained=trained)
         # Decoding starts now, PREFETCH batches ahead: building the CAM (layer search, tracing on
         # the first batch) is single-threaded Python, so a core is free for it.
         loading: deque[Future] = deque(loader.submit(load, c) for c in chunks[:PREFETCH])
         if cam is None:
             cam = get_cam(method, model, layer, batch_size=batch_size, **params)
+        # The bar once the CAM exists (a model it cannot explain leaves no empty bar); off when
+        # stderr is not a terminal, as every breastcam bar (console.progress).
+        bar = stack.enter_context(tqdm(total=len(files), desc=f"explain {method}", unit="img",
+                                       disable=None if progress else True))
         in_flight: deque[list[Future]] = deque()
         for k, chunk in enumerate(chunks):
             originals, x = loading.popleft().result()

@@ -329,6 +329,25 @@ def test_skip_trains_and_writes_run_info(tmp_path):
     assert info["skipped_images"] == [{"path": "benign_0.png", "reason": "the file is empty (0 bytes)"}]
 
 
+def test_a_corrected_config_takes_over_the_folder_of_a_run_that_never_trained(tmp_path, capsys):
+    """A config error stops a run before its first epoch, after its folder was claimed: the
+    corrected config was then refused ("already holds a run with a different config") until the
+    folder was deleted by hand. A folder whose run trained is still never taken over."""
+    cfg = str(_config(tmp_path, _dataset(tmp_path)))
+    run = tmp_path / "run"
+    assert main(["train", "--config", cfg, "--set", "model.options={attention_stage: 4}"]) == 1
+    assert (run / "config.yaml").exists() and (run / "split.csv").exists()  # set up, never trained
+    (run / "stain.json").write_text("{}")  # a set-up file the corrected config does not write
+    capsys.readouterr()
+    assert main(["train", "--config", cfg, "--set", "model.name=tinycnn", "--quiet"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    assert "tinycnn" in (run / "config.yaml").read_text() and not (run / "stain.json").exists()
+    capsys.readouterr()
+    assert main(["train", "--config", cfg, "--set", "model.name=tinycnn", "train.epochs=2"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a run with a different config" in err and "best.keras" in err, err
+
+
 def test_debug_shows_the_traceback(tmp_path, capsys):
     assert main(["--debug", "train", "--config", str(tmp_path / "nope.yaml")]) == 1
     err = capsys.readouterr().err

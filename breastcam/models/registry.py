@@ -187,7 +187,8 @@ def _check_options(name: str, builder, options: dict) -> None:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(f"model {name!r} takes no option(s) {unknown} (model.options); its options: "
-                          f"{', '.join(valid) or 'none'}")
+                          f"{', '.join(valid) or 'none'}. Leave those out of model.options (a config "
+                          f"written for another model: add --set 'model.options={{}}' beside model.name)")
 
 
 def cam_layer(model_or_name: keras.Model | str) -> str:

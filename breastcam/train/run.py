@@ -310,8 +310,18 @@ def _backed_up_epochs(backup: Path) -> int:
     return 0
 
 
+# What a run writes before its first epoch, and what shows that training began.
+_SET_UP = (files.INFO, files.SPLIT, files.STAIN, "skipped_images.csv")
+_TRAINED = (files.HISTORY, files.BEST, files.LAST_WEIGHTS, files.STATUS, files.TIMING, files.BACKUP, "tensorboard")
+
+
 def _claim_run_dir(out: Path, cfg: dict) -> None:
-    """Write config.yaml, or check that the directory holds this same run (to resume it)."""
+    """Write config.yaml, or check that the directory holds this same run (to resume it).
+
+    A folder whose run stopped before training began (a config or data error: a model option,
+    a bad file) holds nothing to keep: a corrected config takes it over, its set-up files
+    removed. A run that trained is never replaced.
+    """
     path = out / files.CONFIG
     if path.exists():
         with open(path) as fh:
@@ -321,12 +331,16 @@ def _claim_run_dir(out: Path, cfg: dict) -> None:
         with open(tmp) as fh:
             new = yaml.safe_load(fh)
         tmp.unlink()
-        if existing != new:
+        if existing == new:
+            return
+        trained = [name for name in _TRAINED if (out / name).exists()]
+        if trained:
             raise OutputExistsError(
-                f"{out} already holds a run with a different config ({path}); choose another "
-                "output_dir, or delete the directory to start over"
+                f"{out} already holds a run with a different config ({path}; it trained: "
+                f"{', '.join(trained)}); choose another output_dir, or delete the directory to start over"
             )
-        return
+        for name in _SET_UP:
+            (out / name).unlink(missing_ok=True)
     dump_config(cfg, path)
 
 

@@ -854,11 +854,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.verbose and args.command in TENSORFLOW_COMMANDS:
             console.quiet_tensorflow()
         code = args._run(args)
+    except KeyboardInterrupt:  # Ctrl-C: a line saying what is kept, not a traceback
+        if args.debug:
+            raise
+        print(f"breastcam {args.command}: interrupted{_AFTER_INTERRUPT.get(args.command, '')}", file=sys.stderr)
+        return 130  # the shell's code for a SIGINT
     except Exception as err:  # noqa: BLE001 - sorted into breastcam errors and bugs below
         code = _report_error(args.command, err, args.debug)
         if code is None:
             raise
     return int(code or 0)
+
+
+# What an interrupted command leaves, and how to go on.
+_AFTER_INTERRUPT = {
+    "train": "; the same command resumes the run from its last finished epoch",
+    "reproduce": "; the same command goes on: finished runs are kept, the interrupted one resumes from its "
+                 "last finished epoch",
+    "demo": "; the same command resumes its training run",
+}
 
 
 # Commands that import TensorFlow (silenced on import unless --verbose).

@@ -348,6 +348,24 @@ def test_a_corrected_config_takes_over_the_folder_of_a_run_that_never_trained(tm
     assert "already holds a run with a different config" in err and "best.keras" in err, err
 
 
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C used to end in a TensorFlow-deep traceback; now one line says what goes on (for
+    train: the same command resumes) and the exit code is the shell's for SIGINT."""
+    import breastcam.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(breastcam.train, "run", interrupted)
+    cfg = str(_config(tmp_path, _dataset(tmp_path)))
+    capsys.readouterr()
+    assert main(["train", "--config", cfg]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "breastcam train: interrupted; the same command resumes the run from its last finished epoch"
+    with pytest.raises(KeyboardInterrupt):  # --debug keeps the traceback
+        main(["--debug", "train", "--config", cfg])
+
+
 def test_debug_shows_the_traceback(tmp_path, capsys):
     assert main(["--debug", "train", "--config", str(tmp_path / "nope.yaml")]) == 1
     err = capsys.readouterr().err

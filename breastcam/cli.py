@@ -130,8 +130,6 @@ def _add_split(p: argparse.ArgumentParser) -> None:
 
 
 def _run_split(args: argparse.Namespace) -> int:
-    import warnings
-
     from breastcam.data import make_split, read_manifest, write_split
 
     df = read_manifest(args.manifest)
@@ -143,12 +141,8 @@ def _run_split(args: argparse.Namespace) -> int:
         raise UsageError("--fold applies to --protocol breakhis-official (ernet's folds are all "
                          "in one split file: choose one at training time with data.fold)")
     stratify = [c.strip() for c in args.stratify.split(",") if c.strip()]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify,
-                           patient_from=args.patient_from)
-    for w in caught:
-        print(f"breastcam split: warning: {w.message}", file=sys.stderr)
+    split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify,
+                       patient_from=args.patient_from)
     _report_split(split, write_split(split, args.out, force=args.force), args.out)
     return 0
 
@@ -853,7 +847,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.verbose and args.command in TENSORFLOW_COMMANDS:
             console.quiet_tensorflow()
-        code = args._run(args)
+        with console.short_warnings(args.command):
+            code = args._run(args)
     except KeyboardInterrupt:  # Ctrl-C: a line saying what is kept, not a traceback
         if args.debug:
             raise

@@ -138,3 +138,34 @@ def _is_tensorflow_error(err: BaseException) -> bool:
 def one_paragraph(text: str) -> str:
     """A message on one paragraph: blank lines and line breaks folded into spaces."""
     return " ".join(text.split())
+
+
+# --- warnings --------------------------------------------------------------------------------
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@contextlib.contextmanager
+def short_warnings(command: str) -> Iterator[None]:
+    """breastcam's own warnings as ``breastcam CMD: warning: MESSAGE`` lines while the body runs.
+
+    Python's default shows the file, the line number and the line of breastcam source that
+    warned: noise for a command-line user, who needs the message. Warnings of other packages
+    keep their form (their location helps a bug report). Only the formatting changes, so a
+    caller recording warnings (``warnings.catch_warnings(record=True)``, ``pytest.warns``)
+    still receives them; the previous formatter comes back after.
+    """
+    import warnings
+
+    default = warnings.formatwarning
+
+    def short(message, category, filename, lineno, line=None):
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return default(message, category, filename, lineno, line)
+        return f"breastcam {command}: warning: {one_paragraph(str(message))}\n"
+
+    warnings.formatwarning = short
+    try:
+        yield
+    finally:
+        warnings.formatwarning = default

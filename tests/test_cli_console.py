@@ -50,6 +50,31 @@ def test_a_corrupt_image_is_reported_once_without_opencv_log_lines(tmp_path):
     assert "imdecode" not in done.stderr and "[ERROR" not in done.stderr, done.stderr
 
 
+def _tiny_manifest(path):
+    import pandas as pd
+
+    pd.DataFrame({"path": [f"{i}.png" for i in range(8)], "label": ["a"] * 4 + ["b"] * 4,
+                  "label_index": [0] * 4 + [1] * 4, "patient_id": [f"p{i}" for i in range(8)]}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_breastcams_warnings_are_one_line(tmp_path):
+    """Python's default printed breastcam's file, line number and source line under the message."""
+    done = _run("split", _tiny_manifest(tmp_path / "m.csv"), "--protocol", "dala", "--seed", "0",
+                "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("breastcam split: warning: validation split: "), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "splits.py" not in done.stderr, done.stderr
+
+
+def test_a_caller_recording_warnings_still_gets_them(tmp_path, capsys):
+    from breastcam.data.splits import SplitWarning
+
+    with pytest.warns(SplitWarning, match="without stratification"):
+        assert main(["split", _tiny_manifest(tmp_path / "m.csv"), "--protocol", "dala", "--out",
+                     str(tmp_path / "s.csv")]) == 0
+
+
 def test_silenced_fd2_restores_stderr_and_replays_on_failure(capfd):
     with console.silenced_fd2():
         os.write(2, b"hidden\n")

@@ -461,12 +461,13 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
 def _run_explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from breastcam.data.image_paths import expand_image_paths
     from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.errors import DataError
     from breastcam.explain.read_ahead import ReadAhead
     from breastcam.explain.registry import canonical_method, get_cam
-    from breastcam.explain.run import (as_trained, check_model_argument, expand_image_paths, explain_files,
-                                       load_model, method_params)
+    from breastcam.explain.run import (as_trained, check_model_argument, explain_files, load_model,
+                                       method_params)
 
     check_model_argument(args.model)
     files = expand_image_paths(args.images)
@@ -699,7 +700,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a run folder, an exported SavedModel folder or .keras file (breastcam export)")
-    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, PGM, ...)")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, PGM, ...) and/or folders (searched for images)")
     p.add_argument("--explain", choices=["dtgradcam"], default=None, help="also write DT Grad-CAM overlays")
     p.add_argument("--out", default=None, help="folder for predictions.csv (and overlays)")
     p.add_argument("--refer-above", type=float, default=None, metavar="U",

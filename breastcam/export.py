@@ -333,6 +333,7 @@ class Predictor:
         path = Path(path)
         self.saved = None
         self.trained: TrainedModel | None = None
+        self._cam = None
         if path.is_dir() and (path / "saved_model.pb").is_file():
             self.saved = tf.saved_model.load(str(path))
             meta_path = path / METADATA
@@ -356,8 +357,7 @@ class Predictor:
         """Decode (any supported format) and resize to the model's input size: float32 0-255."""
         from breastcam.data.pipeline import resize_image
 
-        images = [resize_image(tf.constant(read_image(p)), self.size)
-                  for p in progress(paths, desc="read images", unit="img", min_items=16)]
+        images = [resize_image(tf.constant(read_image(p)), self.size) for p in paths]
         return tf.cast(tf.stack(images), tf.float32).numpy()
 
     def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -374,40 +374,69 @@ class Predictor:
         parts = [fn(tf.constant(pixels[i:i + batch_size], tf.float32)) for i in range(0, len(pixels), batch_size)]
         return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
 
-    def explain(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    def explain(self, pixels: np.ndarray, batch_size: int = 8) -> dict[str, np.ndarray]:
+        """DT Grad-CAM maps (``cam``), thresholds, targets and probabilities, ``batch_size``
+        images at a time (each image runs N noisy copies through the network)."""
         if self.saved is not None:
-            out = self.saved.signatures["explain"](images=tf.constant(pixels, tf.float32))
-            return {k: v.numpy() for k, v in out.items()}
-        params = {k: v for k, v in self.meta["explain"].items() if k != "method"}
-        cam = get_cam("dtgradcam", self.trained.network, **params)
+            signature = self.saved.signatures["explain"]
+            parts = [{k: v.numpy() for k, v in signature(images=tf.constant(pixels[i:i + batch_size],
+                                                                            tf.float32)).items()}
+                     for i in range(0, len(pixels), batch_size)]
+            return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+        if self._cam is None:  # traced once, reused for every batch
+            params = {k: v for k, v in self.meta["explain"].items() if k != "method"}
+            self._cam = get_cam("dtgradcam", self.trained.network, batch_size=batch_size, **params)
+        cam = self._cam
         maps = cam(self.trained.prepare(pixels).numpy())
         return {"cam": maps, "threshold": cam.last_thresholds_, "target": cam.last_targets_,
                 "probabilities": cam.last_probabilities_}
 
 
-def predict_images(model_path: str | Path, images: Sequence[str | Path], *, explain: bool = False,
-                   out_dir: str | Path | None = None, refer_above: float | None = None) -> pd.DataFrame:
-    """Class probabilities for image files; with ``explain``, DT Grad-CAM overlays in ``out_dir``.
+PREDICT_CHUNK = 64  # images decoded, served and explained at a time: memory stays flat for any folder
+
+
+def predict_images(model_path: str | Path, images: str | Path | Sequence[str | Path], *, explain: bool = False,
+                   out_dir: str | Path | None = None, refer_above: float | None = None,
+                   chunk: int = PREDICT_CHUNK) -> pd.DataFrame:
+    """Class probabilities for image files (folders are searched for images); with
+    ``explain``, DT Grad-CAM overlays and maps in ``out_dir``.
 
     ``model_path`` is a run folder, an exported SavedModel folder or a ``.keras`` file; all three
     give ``breastcam evaluate``'s probabilities for the same files. Columns: ``prediction``,
     ``prob_<class>``, ``uncertainty`` (entropy, nats), ``prediction_set`` when the model is
     calibrated with conformal sets, and ``refer`` (uncertainty above ``refer_above``, or a set
-    of more than one class) when ``refer_above`` is given.
+    of more than one class) when ``refer_above`` is given. Every file is checked before the
+    model is loaded; then ``chunk`` images at a time are decoded, served and explained.
     """
+    from breastcam.data.image_paths import expand_image_paths
     from breastcam.data.preflight import bad_files_message, find_bad_files
     from breastcam.errors import DataError
     from breastcam.explain.overlay import overlay, save_rgb
 
+    if explain and out_dir is None:
+        raise UsageError("--explain writes overlays and maps: give the folder for them with --out")
+    images = expand_image_paths(images)
     bad = find_bad_files([str(p) for p in images])
     if bad:
         raise DataError(bad_files_message(bad, len(images), "the images to predict",
                                           hint="Replace them or leave them out."))
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     pred = Predictor(model_path)
     names = pred.meta["class_names"]
-    pixels = pred.load(images)
-    served = pred.serve(pixels)
-    result = pred.explain(pixels) if explain else served
+    parts: list[dict[str, np.ndarray]] = []
+    starts = range(0, len(images), max(1, int(chunk)))
+    for start in progress(starts, desc="predict", total=len(starts), unit="chunk", min_items=2):
+        paths = images[start:start + chunk]
+        pixels = pred.load(paths)
+        parts.append(pred.serve(pixels))
+        if explain:
+            for path, cam in zip(paths, pred.explain(pixels)["cam"]):
+                _, _, over = overlay(read_image(path), cam)
+                save_rgb(out / f"{path.stem}_overlay.png", over)
+                np.save(out / f"{path.stem}_dtgradcam.npy", cam)
+    served = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
     probs = np.asarray(served["probabilities"])
     df = pd.DataFrame({"path": [str(p) for p in images],
                        "prediction": [names[i] for i in probs.argmax(1)]})
@@ -421,13 +450,6 @@ def predict_images(model_path: str | Path, images: Sequence[str | Path], *, expl
         if "prediction_set" in served:
             refer |= np.asarray(served["prediction_set"]).sum(axis=1) != 1
         df["refer"] = refer
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         df.to_csv(out / "predictions.csv", index=False)
-        if explain:
-            for path, cam in zip(images, result["cam"]):
-                _, _, over = overlay(read_image(path), cam)
-                save_rgb(out / f"{Path(path).stem}_overlay.png", over)
-                np.save(out / f"{Path(path).stem}_dtgradcam.npy", cam)
     return df

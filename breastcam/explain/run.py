@@ -24,6 +24,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from breastcam.data.image_paths import expand_image_paths
 from breastcam.data.preflight import bad_files_message, find_bad_files
 from breastcam.errors import ConfigError, DataError, MissingFileError, UsageError
 from breastcam.explain.base import BaseCAM
@@ -79,32 +80,6 @@ def check_model_argument(model: str | os.PathLike) -> None:
         f"--model {model!r} is neither a run folder, an existing .keras file nor a registered "
         f"model name ({', '.join(registry.names())})"
     )
-
-
-def expand_image_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given, folders expanded (recursively, sorted) to their image files."""
-    from breastcam.data.decode import SUPPORTED_EXTENSIONS
-
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS)
-            if not found:
-                raise MissingFileError(f"no image files ({', '.join(SUPPORTED_EXTENSIONS)}) under {p}")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise MissingFileError(f"image path {p} does not exist")
-    seen: dict[str, Path] = {}
-    for p in out:
-        if p.stem in seen and seen[p.stem] != p:
-            raise ConfigError(f"two images share the name {p.stem!r} ({seen[p.stem]} and {p}); "
-                             "their output files would overwrite each other: explain them separately")
-        seen[p.stem] = p
-    return out
 
 
 class MaskSource:

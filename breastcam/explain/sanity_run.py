@@ -18,11 +18,12 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from breastcam.data.image_paths import expand_image_paths
 from breastcam.data.preflight import bad_files_message, find_bad_files
 from breastcam.errors import DataError, UsageError
 from breastcam.explain import sanity
 from breastcam.explain.registry import canonical_method, get_cam
-from breastcam.explain.run import as_trained, expand_image_paths
+from breastcam.explain.run import as_trained
 
 MAX_IMAGES = 64  # every step explains every image with every method: keep it a check, not a study
 

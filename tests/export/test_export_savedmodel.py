@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import keras
@@ -129,3 +130,28 @@ def test_predict_images_writes_overlays_and_csv(exported, tmp_path):
     assert (tmp_path / "predictions.csv").exists()
     meta = json.loads((out / "breastcam.json").read_text())
     assert meta["class_names"] == ["benign", "malignant"]
+
+
+def test_predict_images_takes_a_folder_chunk_by_chunk(exported, tmp_path):
+    """A folder is searched for images; chunks of 2 give the probabilities and maps of one pass."""
+    import shutil
+
+    from breastcam.errors import UsageError
+
+    _, out, images = exported
+    folder = tmp_path / "in" / "nested"
+    folder.mkdir(parents=True)
+    for p in images:
+        shutil.copy(p, folder / p.name)
+    whole = predict_images(out, images, explain=True, out_dir=tmp_path / "whole")
+    chunked = predict_images(out, tmp_path / "in", explain=True, out_dir=tmp_path / "chunked", chunk=2)
+    assert [Path(p).name for p in chunked["path"]] == sorted(p.name for p in images)
+    by_name = whole.assign(name=[Path(p).name for p in whole["path"]]).set_index("name")
+    np.testing.assert_allclose(chunked[["prob_benign", "prob_malignant"]].to_numpy(),
+                               by_name.loc[[Path(p).name for p in chunked["path"]],
+                                           ["prob_benign", "prob_malignant"]].to_numpy(), atol=1e-6)
+    for p in images:
+        np.testing.assert_allclose(np.load(tmp_path / "chunked" / f"{p.stem}_dtgradcam.npy"),
+                                   np.load(tmp_path / "whole" / f"{p.stem}_dtgradcam.npy"), atol=1e-5)
+    with pytest.raises(UsageError, match="--out"):
+        predict_images(out, images, explain=True)

@@ -199,7 +199,7 @@ def _add_validate(p: argparse.ArgumentParser) -> None:
                    "(default: the manifest's folder)")
     p.add_argument("--classes", help="class names in label_index order, comma-separated "
                    "(default: inferred from the rows)")
-    p.add_argument("--workers", type=int, help="decoding threads (default: CPU count, max 16)")
+    p.add_argument("--workers", type=_positive_int, help="decoding threads (default: CPU count, max 16)")
 
 
 def _run_validate(args: argparse.Namespace) -> int:
@@ -244,7 +244,7 @@ def _validate_against(args: argparse.Namespace) -> int:
 def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="output format (default markdown)")
     p.add_argument("--names", default=None, help="comma-separated model names (default: all registered)")
-    p.add_argument("--input-size", type=int, default=None, metavar="N", help="build every model at N x N instead of its default size")
+    p.add_argument("--input-size", type=_positive_int, default=None, metavar="N", help="build every model at N x N instead of its default size")
     p.add_argument("--no-flops", action="store_true", help="skip the GFLOPs column")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.add_argument("--no-published-counts", action="store_true",
@@ -274,6 +274,17 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 # --- train / evaluate ------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int of at least 1 (a count, a size, a batch)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:
@@ -309,10 +320,10 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stratify", action="store_true", help="bootstrap within each class")
     p.add_argument("--model-file", default=None, help="model file in the run (default: its best checkpoint)")
     p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the run's train.batch_size")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="default: the run's train.batch_size")
     p.add_argument("--iba-alpha", type=float, default=0.1)
     p.add_argument("--iba-squared", action="store_true", help="square the G-mean inside the IBA")
-    p.add_argument("--ece-bins", type=int, default=15)
+    p.add_argument("--ece-bins", type=_positive_int, default=15)
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--uncertainty", default="none", metavar="tta:K|mc:K|none",
                    help="tta:K: also the mean over K test-time views (the run's augmentation family); "
@@ -438,8 +449,8 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
                    help="region masks: a folder of <stem>[_mask].png|.npy files, or a mini-MIAS folder "
                    "holding Info.txt (lesion circles)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--num-classes", type=int, default=2, help="for a registry NAME (default 2)")
-    p.add_argument("--input-size", type=int, default=None, help="for a registry NAME: square input side")
+    p.add_argument("--num-classes", type=_positive_int, default=2, help="for a registry NAME (default 2)")
+    p.add_argument("--input-size", type=_positive_int, default=None, help="for a registry NAME: square input side")
     p.add_argument("--weights", default=None, help="for a registry NAME: weights file or 'imagenet'")
     p.add_argument("--layer", default="auto",
                    help="CAM layer: auto (default: the last spatial layer the class score depends on; "
@@ -448,11 +459,11 @@ def _add_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocessing", default=None,
                    help="for a .keras file of your own (default: the run's, else the registry's for the model)")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
     p.add_argument("--faithfulness", action="store_true",
                    help="also measure deletion/insertion areas (2 x --steps extra forward passes per image) "
                         "and ROAD (MoRF / LeRF with noisy linear imputation, 18 more)")
-    p.add_argument("--steps", type=int, default=20, help="deletion/insertion steps with --faithfulness (default 20)")
+    p.add_argument("--steps", type=_positive_int, default=20, help="deletion/insertion steps with --faithfulness (default 20)")
     p.add_argument("--param", nargs="*", default=[], type=_param_value, metavar="KEY=VALUE",
                    help="method parameters, e.g. n_samples=8 sigma=0.1 top_k=64 version=1")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -512,7 +523,7 @@ def _add_sanity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", nargs="+", default=["gradcam", "gradcampp", "dtgradcam"], choices=CAM_METHODS,
                    metavar="METHOD", help="CAM methods to check: %(choices)s (default gradcam gradcampp dtgradcam)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--steps", type=int, default=5,
+    p.add_argument("--steps", type=_positive_int, default=5,
                    help="groups of layers randomised from the top down (default 5: the classifier, then 4)")
     p.add_argument("--mode", nargs="+", default=["cascading", "independent"], choices=["cascading", "independent"])
     p.add_argument("--threshold", type=float, default=0.5,
@@ -524,7 +535,7 @@ def _add_sanity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-randomisation", "--data-randomization", action="store_true",
                    help="also retrain the run (a run folder) on permuted labels and compare its maps with the "
                         "trained model's (Adebayo et al. 2018, section 5): a model's training time again")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=None,
                    help="epochs of the permuted-label training (default: the run's)")
 
 
@@ -576,7 +587,7 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
                                      "image counts; timing, memory, projected full time")
     rehearsal.add_argument("--rehearse", action="store_true",
                            help="write reports/NAME/rehearsal.md instead of reproducing")
-    rehearsal.add_argument("--steps", type=int, default=3,
+    rehearsal.add_argument("--steps", type=_positive_int, default=3,
                            help="with --rehearse: training and validation steps per run (default 3)")
     rehearsal.add_argument("--rehearse-runs", choices=["all", "group", "model"], default="all",
                            help="with --rehearse: train all runs, one per (subset, protocol, "
@@ -594,7 +605,7 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
                       help="run the K-th planned run, 0-based (a SLURM array task id)")
     mode.add_argument("--collect", action="store_true",
                       help="report the finished runs; list the missing and failed ones")
-    mode.add_argument("--workers", type=int, metavar="N",
+    mode.add_argument("--workers", type=_positive_int, metavar="N",
                       help="run N planned runs at a time as separate processes, then collect")
     study.add_argument("--gpus", type=lambda t: [g for g in t.split(",") if g], default=None,
                        help="with --workers: GPU ids, one per process in turn, e.g. 0,1,2,3")
@@ -719,8 +730,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--epochs", type=_positive_int, default=8)
+    p.add_argument("--image-size", type=_positive_int, default=64)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -252,6 +252,21 @@ def case_mc_dropout_without_dropout(root, manifest):
             ["has no Dropout layer", "tta:K"])
 
 
+def case_explain_target_out_of_range(root, manifest):
+    """A class index the model does not have failed inside TensorFlow (GatherV2 out of range)."""
+    _png(root / "x.png", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return (["explain", "--model", "tinycnn", "--input-size", "32", "--target", "5", "--images",
+             str(root / "x.png"), "--out", str(root / "out"), "--quiet"], 1,
+            ["target class 5 does not exist", "2 classes (0 to 1"])
+
+
+def case_explain_batch_size_zero(root, manifest):
+    """--batch-size 0 ended in ``range() arg 3 must not be zero``; counts are checked by argparse."""
+    _png(root / "x.png", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return (["explain", "--model", "tinycnn", "--batch-size", "0", "--images", str(root / "x.png"),
+             "--out", str(root / "out")], 2, ["--batch-size", "must be at least 1, got 0"])
+
+
 def case_sanity_one_image(root, manifest):
     """The sanity check reports intervals over images: one image is refused before any work."""
     assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0
@@ -278,7 +293,11 @@ def test_bad_input_gives_one_clean_message(name, tmp_path, capsys, monkeypatch):
     manifest = _dataset(tmp_path)
     argv, code, words = CASES[name](tmp_path, manifest)
     capsys.readouterr()
-    assert main(argv) == code
+    try:
+        got = main(argv)
+    except SystemExit as stop:  # argparse's usage errors exit (2) before a command runs
+        got = stop.code
+    assert got == code
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "Traceback" not in out
     text = out + err  # validate prints its problem report (one line per problem) on stdout

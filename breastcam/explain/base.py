@@ -97,8 +97,10 @@ def to_batch(images, name: str = "images") -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def to_targets(targets, batch: int) -> np.ndarray:
-    """``targets`` (None, an int or one int per image) as int32 ``[B]``; -1 = predicted class."""
+def to_targets(targets, batch: int, classes: int | None = None) -> np.ndarray:
+    """``targets`` (None, an int or one int per image) as int32 ``[B]``; -1 = predicted class.
+    With ``classes``, a class index the model does not have is refused (a gather out of range
+    would fail deep inside TensorFlow)."""
     if targets is None:
         return np.full((batch,), -1, dtype=np.int32)
     t = np.asarray(targets)
@@ -106,6 +108,11 @@ def to_targets(targets, batch: int) -> np.ndarray:
         t = np.full((batch,), int(t))
     if t.shape != (batch,):
         raise ConfigError(f"targets must be None, an int or {batch} ints (one per image), got shape {t.shape}")
+    if classes is not None:
+        bad = t[(t < -1) | (t >= classes)]
+        if bad.size:
+            raise ConfigError(f"target class {int(bad[0])} does not exist: the model has {classes} classes "
+                              f"(0 to {classes - 1}; -1 or none: the predicted class)")
     return t.astype(np.int32)
 
 
@@ -231,7 +238,7 @@ class BaseCAM:
 
     def __call__(self, images, targets=None) -> np.ndarray:
         x = to_batch(images)
-        t = to_targets(targets, len(x))
+        t = to_targets(targets, len(x), int(self.model.outputs[0].shape[-1]))
         out_maps, out_t, out_p = [], [], []
         for start in range(0, len(x), self.batch_size):
             stop = start + self.batch_size

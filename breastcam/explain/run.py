@@ -221,6 +221,8 @@ def explain_files(
     most 8) decode up to :data:`PREFETCH` batches ahead — from the start, while the CAM is built
     and traced — and write the previous batches' overlays while the engine runs.
     """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
     trained = as_trained(model, preprocessing, image_size)
     model = trained.network
     if isinstance(method, BaseCAM):

@@ -122,7 +122,7 @@ def _add_split(p: argparse.ArgumentParser) -> None:
                    "patients) used for validation (default 0.1)")
     p.add_argument("--reference", help="breakhis-official: reference manifest holding the "
                    "authors' folds (default: data_manifests/breakhis.csv of this checkout)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--stratify", default="label",
                    help="column(s) to stratify by, comma-separated (default: label)")
     p.add_argument("--out", required=True, help="split CSV to write, e.g. data_manifests/NAME.csv")
@@ -276,19 +276,36 @@ def _run_models(args: argparse.Namespace) -> int:
 # --- train / evaluate ------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an int of at least 1 (a count, a size, a batch)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_in(minimum: int, maximum: int | None = None, what: str = "int"):
+    """argparse type: an int in ``[minimum, maximum]``, refused with the range named."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {value}")
+        return value
+
+    return parse
 
 
-def _int_list(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
+_positive_int = _int_in(1)  # a count, a size, a batch
+_non_negative_int = _int_in(0)
+_seed = _int_in(0, 2 ** 32 - 1, "a seed")  # NumPy's and scikit-learn's range
+
+
+def _list_of(parse):
+    """argparse type: comma-separated values, each read by ``parse`` (e.g. ``0,1,2``)."""
+    def parse_list(text: str) -> list:
+        return [parse(v.strip()) for v in text.split(",") if v.strip()]
+
+    return parse_list
+
+
+_int_list = _list_of(_non_negative_int)  # folds
+_seed_list = _list_of(_seed)
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -296,7 +313,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config values, e.g. train.epochs=5 data.manifest=split.csv")
     p.add_argument("--folds", type=_int_list, default=None, help="run these folds, e.g. 0,1,2,3,4")
-    p.add_argument("--seeds", type=_int_list, default=None, help="repeat with these seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=_seed_list, default=None, help="repeat with these seeds, e.g. 0,1,2")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
 
 
@@ -315,8 +332,8 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--n-bootstrap", type=_non_negative_int, default=1000, help="bootstrap resamples (0: no CIs)")
+    p.add_argument("--seed", type=_seed, default=0, help="bootstrap seed")
     p.add_argument("--stratify", action="store_true", help="bootstrap within each class")
     p.add_argument("--model-file", default=None, help="model file in the run (default: its best checkpoint)")
     p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
@@ -365,7 +382,7 @@ def _add_calibrate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=["temperature", "vector"], default="temperature",
                    help="temperature scaling (one scalar, default) or vector scaling (a scale and a "
                         "bias per class, on log-probabilities)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split of validation into halves")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the split of validation into halves")
     p.add_argument("--data-root", default=None, help="dataset root, if moved since training")
     p.add_argument("--reset", action="store_true", help="remove the run's calibration instead")
 
@@ -529,7 +546,7 @@ def _add_sanity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="pass when the upper 95 %% bound of the Spearman correlation with every layer random "
                         "is below this (default 0.5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--layer", default="auto", help="CAM layer (default auto)")
     p.add_argument("--preprocessing", default=None, help="for a .keras file of your own")
     p.add_argument("--data-randomisation", "--data-randomization", action="store_true",
@@ -575,7 +592,7 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="reports", help="report folder (default: reports)")
     p.add_argument("--force", action="store_true",
                    help="replace existing, different split files in data_manifests/")
-    p.add_argument("--seeds", type=_int_list, default=None, help="training seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=_seed_list, default=None, help="training seeds, e.g. 0,1,2")
     p.add_argument("--models", nargs="+", default=None, help="run only these of its models")
     p.add_argument("--protocols", nargs="+", default=None, help="run only these of its protocols")
     p.add_argument("--verbose", action="store_true", help="per-epoch training output")
@@ -749,7 +766,7 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder to write the tree into (the dataset root)")
     p.add_argument("--fraction", type=float, default=1.0, help="share of each class to write (default 1)")
     p.add_argument("--size", default=None, help="HxW in pixels instead of the dataset's (e.g. 1600x1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
 
 
 def _run_synth(args: argparse.Namespace) -> int:

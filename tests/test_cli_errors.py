@@ -267,6 +267,18 @@ def case_explain_batch_size_zero(root, manifest):
              "--out", str(root / "out")], 2, ["--batch-size", "must be at least 1, got 0"])
 
 
+def case_negative_seed_in_config(root, manifest):
+    """seed: -1 reached NumPy's seeding and ended in ``ValueError: Seed must be between 0 and 2**32 - 1``."""
+    return (["train", "--config", str(_config(root, manifest)), "--set", "seed=-1"], 1,
+            ["seed must be an integer from 0 to 4294967295", "got -1"])
+
+
+def case_negative_seed_option(root, manifest):
+    """``split --seed -1`` ended in scikit-learn's InvalidParameterError traceback."""
+    return (["split", str(manifest), "--protocol", "dala", "--seed", "-1", "--out", str(root / "s.csv")], 2,
+            ["--seed", "a seed must be from 0 to 4294967295, got -1"])
+
+
 def case_sanity_one_image(root, manifest):
     """The sanity check reports intervals over images: one image is refused before any work."""
     assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0

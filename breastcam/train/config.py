@@ -140,6 +140,9 @@ def resolve_config(config: Mapping, source: str = "") -> dict:
     for key in ("batch_size", "epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise ConfigError(where + f"train.{key} must be a positive integer, got {train[key]!r}")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ConfigError(where + f"seed must be an integer from 0 to {2 ** 32 - 1} (NumPy's range), got {seed!r}")
     if data["on_bad_image"] not in ("raise", "skip"):
         raise ConfigError(where + f"data.on_bad_image={data['on_bad_image']!r}; choose raise or skip")
     if data["augment_on"] not in ("host", "device"):

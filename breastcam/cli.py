@@ -117,7 +117,7 @@ def _add_split(p: argparse.ArgumentParser) -> None:
                    "numeric part (22549); default: the manifest's patient_id (breakhis-official: slide)")
     p.add_argument("--fold", help="breakhis-official: fold 1-5, or 'all' (then --out must hold "
                    "'{fold}', e.g. data_manifests/breakhis-official/fold{fold}.csv)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
+    p.add_argument("--val-fraction", type=float, default=None,
                    help="breakhis-official: share of the authors' training images (whole "
                    "patients) used for validation (default 0.1)")
     p.add_argument("--reference", help="breakhis-official: reference manifest holding the "
@@ -131,15 +131,20 @@ def _add_split(p: argparse.ArgumentParser) -> None:
 
 def _run_split(args: argparse.Namespace) -> int:
     from breastcam.data import make_split, read_manifest, write_split
+    from breastcam.errors import UsageError
 
     df = read_manifest(args.manifest)
     if args.protocol == "breakhis-official":
         return _split_official(args, df)
     if args.fold is not None:
-        from breastcam.errors import UsageError
-
         raise UsageError("--fold applies to --protocol breakhis-official (ernet's folds are all "
                          "in one split file: choose one at training time with data.fold)")
+    official_only = [flag for flag, value in (("--val-fraction", args.val_fraction), ("--reference", args.reference))
+                     if value is not None]
+    if official_only:
+        verb = "applies" if len(official_only) == 1 else "apply"
+        raise UsageError(f"{' and '.join(official_only)} {verb} to --protocol breakhis-official only; --protocol "
+                         f"{args.protocol} fixes its own ratios (see --help): leave it out")
     stratify = [c.strip() for c in args.stratify.split(",") if c.strip()]
     split = make_split(df, args.protocol, group=args.group, seed=args.seed, stratify=stratify,
                        patient_from=args.patient_from)
@@ -166,8 +171,8 @@ def _split_official(args: argparse.Namespace, df) -> int:
     if not all(f"official_fold{k}" in df.columns for k in FOLDS):
         df = attach_official_folds(df, read_manifest(reference))
     for fold in folds:
-        split = official_split(df, fold, val_fraction=args.val_fraction, seed=args.seed,
-                               patient_from=args.patient_from or "slide")
+        split = official_split(df, fold, val_fraction=0.1 if args.val_fraction is None else args.val_fraction,
+                               seed=args.seed, patient_from=args.patient_from or "slide")
         out = args.out.replace("{fold}", str(fold))
         print(f"fold {fold}:")
         _report_split(split, write_split(split, out, force=args.force), out)

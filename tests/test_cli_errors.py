@@ -279,6 +279,12 @@ def case_negative_seed_option(root, manifest):
             ["--seed", "a seed must be from 0 to 4294967295, got -1"])
 
 
+def case_official_only_option(root, manifest):
+    """--val-fraction with another protocol was silently ignored (the split kept its own ratios)."""
+    return (["split", str(manifest), "--protocol", "dala", "--val-fraction", "0.2", "--out", str(root / "s.csv")], 2,
+            ["--val-fraction applies to --protocol breakhis-official only"])
+
+
 def case_sanity_one_image(root, manifest):
     """The sanity check reports intervals over images: one image is refused before any work."""
     assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0

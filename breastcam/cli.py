@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from breastcam.errors import UsageError
+from breastcam.errors import OutputExistsError, UsageError
 
 
 class _Registry:
@@ -852,6 +852,10 @@ def _report_error(command: str, err: BaseException, debug: bool) -> int | None:
     from breastcam.console import find_breastcam_error, one_paragraph
 
     found = find_breastcam_error(err)
+    if found is None and isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename:
+        # an output folder given where a file stands (--out image.png): the user's to fix, not a bug
+        why = "a file of that name exists" if isinstance(err, FileExistsError) else "a part of its path is a file"
+        found = OutputExistsError(f"cannot make the folder {err.filename}: {why}; choose another output folder")
     if found is None:
         return None
     if debug:

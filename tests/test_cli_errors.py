@@ -285,6 +285,13 @@ def case_official_only_option(root, manifest):
             ["--val-fraction applies to --protocol breakhis-official only"])
 
 
+def case_output_folder_is_a_file(root, manifest):
+    """``--out`` naming an existing file ended in a FileExistsError traceback from mkdir."""
+    image = _png(root / "x.png", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return (["explain", "--model", "tinycnn", "--input-size", "32", "--images", str(image), "--out", str(image),
+             "--quiet"], 1, ["cannot make the folder", "x.png", "a file of that name exists"])
+
+
 def case_sanity_one_image(root, manifest):
     """The sanity check reports intervals over images: one image is refused before any work."""
     assert main(["train", "--config", str(_config(root, manifest)), "--quiet"]) == 0

@@ -170,9 +170,9 @@ def _split_official(args: argparse.Namespace, df) -> int:
     reference = args.reference or Path(__file__).resolve().parents[1] / "data_manifests" / "breakhis.csv"
     if not all(f"official_fold{k}" in df.columns for k in FOLDS):
         df = attach_official_folds(df, read_manifest(reference))
+    given = {} if args.val_fraction is None else {"val_fraction": args.val_fraction}  # else official_split's
     for fold in folds:
-        split = official_split(df, fold, val_fraction=0.1 if args.val_fraction is None else args.val_fraction,
-                               seed=args.seed, patient_from=args.patient_from or "slide")
+        split = official_split(df, fold, seed=args.seed, patient_from=args.patient_from or "slide", **given)
         out = args.out.replace("{fold}", str(fold))
         print(f"fold {fold}:")
         _report_split(split, write_split(split, out, force=args.force), out)

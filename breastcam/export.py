@@ -355,10 +355,13 @@ class Predictor:
 
     def load(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Decode (any supported format) and resize to the model's input size: float32 0-255."""
+        return self.pixels([read_image(p) for p in paths])
+
+    def pixels(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Decoded RGB images resized to the model's input size: float32 0-255."""
         from breastcam.data.pipeline import resize_image
 
-        images = [resize_image(tf.constant(read_image(p)), self.size) for p in paths]
-        return tf.cast(tf.stack(images), tf.float32).numpy()
+        return tf.cast(tf.stack([resize_image(tf.constant(img), self.size) for img in images]), tf.float32).numpy()
 
     def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         return self.serve(pixels, batch_size)["probabilities"]
@@ -371,18 +374,14 @@ class Predictor:
             fn = lambda x: signature(images=x)  # noqa: E731
         else:
             fn = self.trained.outputs  # the same graph the SavedModel's signature is traced from
-        parts = [fn(tf.constant(pixels[i:i + batch_size], tf.float32)) for i in range(0, len(pixels), batch_size)]
-        return {k: np.concatenate([p[k].numpy() for p in parts], 0) for k in parts[0]}
+        return _batched(fn, pixels, batch_size)
 
     def explain(self, pixels: np.ndarray, batch_size: int = 8) -> dict[str, np.ndarray]:
         """DT Grad-CAM maps (``cam``), thresholds, targets and probabilities, ``batch_size``
         images at a time (each image runs N noisy copies through the network)."""
         if self.saved is not None:
             signature = self.saved.signatures["explain"]
-            parts = [{k: v.numpy() for k, v in signature(images=tf.constant(pixels[i:i + batch_size],
-                                                                            tf.float32)).items()}
-                     for i in range(0, len(pixels), batch_size)]
-            return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+            return _batched(lambda x: signature(images=x), pixels, batch_size)
         if self._cam is None:  # traced once, reused for every batch
             params = {k: v for k, v in self.meta["explain"].items() if k != "method"}
             self._cam = get_cam("dtgradcam", self.trained.network, batch_size=batch_size, **params)
@@ -390,6 +389,12 @@ class Predictor:
         maps = cam(self.trained.prepare(pixels).numpy())
         return {"cam": maps, "threshold": cam.last_thresholds_, "target": cam.last_targets_,
                 "probabilities": cam.last_probabilities_}
+
+
+def _batched(fn, pixels: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """``fn``'s dict of tensors over ``pixels``, ``batch_size`` images a call, joined."""
+    parts = [fn(tf.constant(pixels[i:i + batch_size], tf.float32)) for i in range(0, len(pixels), batch_size)]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts], 0) for k in parts[0]}
 
 
 PREDICT_CHUNK = 64  # images decoded, served and explained at a time: memory stays flat for any folder
@@ -426,14 +431,16 @@ def predict_images(model_path: str | Path, images: str | Path | Sequence[str | P
     pred = Predictor(model_path)
     names = pred.meta["class_names"]
     parts: list[dict[str, np.ndarray]] = []
-    starts = range(0, len(images), max(1, int(chunk)))
+    chunk = max(1, int(chunk))
+    starts = range(0, len(images), chunk)
     for start in progress(starts, desc="predict", total=len(starts), unit="chunk", min_items=2):
         paths = images[start:start + chunk]
-        pixels = pred.load(paths)
+        originals = [read_image(p) for p in paths]  # decoded once: served, then overlaid
+        pixels = pred.pixels(originals)
         parts.append(pred.serve(pixels))
         if explain:
-            for path, cam in zip(paths, pred.explain(pixels)["cam"]):
-                _, _, over = overlay(read_image(path), cam)
+            for path, original, cam in zip(paths, originals, pred.explain(pixels)["cam"]):
+                _, _, over = overlay(original, cam)
                 save_rgb(out / f"{path.stem}_overlay.png", over)
                 np.save(out / f"{path.stem}_dtgradcam.npy", cam)
     served = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
